@@ -1,0 +1,1 @@
+"""The `metering` command: the front door to every role and tool."""

@@ -1,0 +1,220 @@
+"""`metering`: one command for every role and tool. Settings are read here, never at import."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from cli import logs
+
+app = typer.Typer(help="Usage metering pipeline.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+schemas_app = typer.Typer(help="Event JSON Schemas.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, hint: str) -> None:
+    err.print(f"[red]error:[/red] {message}\n  -> {hint}")
+    raise typer.Exit(2)
+
+
+def _kafka():  # type: ignore[no-untyped-def]
+    from stream_processors.settings import KafkaSettings
+
+    return KafkaSettings()
+
+
+def _bootstrap() -> str:
+    k = _kafka()
+    return k.bootstrap_servers or f"127.0.0.1:{k.broker_port}"
+
+
+@app.callback()
+def main(log_level: Annotated[str, typer.Option(envvar="METERING_LOG_LEVEL")] = "INFO") -> None:
+    logs.configure(log_level)
+
+
+@app.command()
+def up() -> None:
+    """Start the local Kafka broker in the background (no-op with KAFKA_BOOTSTRAP_SERVERS)."""
+    from cli.stack import local_broker
+
+    k = _kafka()
+    if k.bootstrap_servers:
+        out.print(f"using {k.bootstrap_servers}; nothing to start")
+        return
+    broker = local_broker(k)
+    if broker.pid_file.exists():
+        out.print(f"broker already running (pid file {broker.pid_file})")
+        return
+    broker.start()
+    out.print(f"broker up at {broker.bootstrap} (data {broker.data_dir})")
+
+
+@app.command()
+def down() -> None:
+    """Stop the local broker started by `metering up`."""
+    from cli.stack import local_broker
+    from infra.kafka_broker import stop_pid_file
+
+    stopped = stop_pid_file(local_broker(_kafka()).pid_file)
+    out.print("broker stopped" if stopped else "no local broker running")
+
+
+@app.command()
+def run() -> None:
+    """Everything on the embedded default: broker, sink (owns chdb) and one worker."""
+    from cli.stack import run_stack
+
+    raise typer.Exit(run_stack(_kafka(), ["sink", "worker"]))
+
+
+@app.command()
+def worker() -> None:
+    """A stream-processor worker (Kafka only; run as many as partitions allow)."""
+    from schemas.topics import Topics
+    from stream_processors.app import build_processor
+    from stream_processors.settings import ProcessorSettings
+
+    k = _kafka()
+    faust_app = build_processor(_bootstrap(), k.partitions, Topics(k.topic_prefix),
+                                ProcessorSettings())
+    _run_faust(faust_app)
+
+
+@app.command()
+def sink() -> None:
+    """The ClickHouse sink: applies migrations, then writes metered and rejected records."""
+    from projections.ddl import migrate
+    from projections.executor import ClickHouseThread
+    from projections.settings import ClickHouseSettings
+    from projections.sink_app import build_sink
+    from schemas.topics import Topics
+    from stream_processors.settings import SinkSettings
+
+    k = _kafka()
+    ch = ClickHouseThread(ClickHouseSettings())
+    ch.call_sync(lambda client: migrate(client, ch.settings))
+    faust_app = build_sink(_bootstrap(), k.partitions, Topics(k.topic_prefix), SinkSettings(),
+                           ch)
+    try:
+        _run_faust(faust_app)
+    finally:
+        ch.close()
+
+
+def _run_faust(faust_app: object) -> None:
+    import faust
+
+    w = faust.Worker(faust_app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    w.execute_from_commandline()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the ClickHouse schema (idempotent)."""
+    from projections.client import open_client
+    from projections.ddl import migrate as apply
+    from projections.settings import ClickHouseSettings
+
+    s = ClickHouseSettings()
+    out.print(", ".join(apply(open_client(s), s)))
+
+
+@app.command()
+def produce(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events")],
+    raw: Annotated[bool, typer.Option(help="Send lines unvalidated (replays)")] = False,
+) -> None:
+    """Produce a JSONL file of CloudEvents to the events topic."""
+    from producers import InvalidEvent, MeteringProducer, ProducerSettings
+
+    lines = file.read_bytes().splitlines()
+    producer = MeteringProducer(_bootstrap(), ProducerSettings(topic_prefix=_kafka().topic_prefix))
+    sent = 0
+    with Progress(console=err) as progress:
+        task = progress.add_task("producing", total=len(lines))
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            if raw:
+                doc = _loads(line)
+                key = doc.get("subject") if isinstance(doc, dict) else None
+                producer.send_raw(key.encode() if isinstance(key, str) else None, line)
+            else:
+                try:
+                    producer.send(json.loads(line))
+                except (InvalidEvent, json.JSONDecodeError) as exc:
+                    producer.close()
+                    _fail(f"line {number}: {exc}", "fix the line, or send with --raw")
+            sent += 1
+            progress.advance(task)
+    producer.close()
+    out.print(f"sent {sent} events")
+
+
+def _loads(line: bytes) -> object:
+    try:
+        return json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+@app.command()
+def usage(account: str) -> None:
+    """An account's current cycle: each meter, its value, its peak (needs the ClickHouse
+    path free in embedded mode: stop `metering run` first, or use a server DSN)."""
+    from projections.client import open_client
+    from projections.queries import current_usage
+    from projections.settings import ClickHouseSettings
+
+    s = ClickHouseSettings()
+    result = current_usage(open_client(s), s.database, account)
+    if result is None:
+        _fail(f"no usage for account {account!r}", "check the account id, or produce events")
+        return
+    start, end, readings = result
+    table = Table(title=f"{account}  cycle {start:%Y-%m-%d} .. {end:%Y-%m-%d}")
+    for col in ("meter", "value", "opening", "peak", "at end"):
+        table.add_column(col, justify="right" if col != "meter" else "left")
+    for r in readings:
+        table.add_row(r.meter, *(str(v) if v is not None else "" for v in
+                                 (r.value, r.opening, r.peak, r.end_value)))
+    out.print(table)
+
+
+@schemas_app.command("export")
+def schemas_export(
+    directory: Annotated[Path, typer.Option()] = Path("schemas/json"),
+    check: Annotated[bool, typer.Option(help="Fail if the files are not current")] = False,
+) -> None:
+    """Write (or check) the JSON Schema file of every event type."""
+    from schemas.jsonschema_export import schemas_by_filename
+
+    docs = schemas_by_filename()
+    stale = [n for n, text in docs.items()
+             if not (directory / n).exists() or (directory / n).read_text() != text]
+    if check:
+        if stale:
+            _fail(f"stale schema files: {', '.join(stale)}", "run `metering schemas export`")
+        out.print(f"{len(docs)} schema files current")
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (directory / name).write_text(text)
+    out.print(f"wrote {len(docs)} files to {directory}")
+
+
+
+if __name__ == "__main__":
+    sys.exit(app())

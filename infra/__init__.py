@@ -1,0 +1,1 @@
+"""Local infrastructure: a real single-node Kafka broker from Maven Central jars."""

@@ -1,0 +1,1 @@
+"""ClickHouse projections of the event log: schema, idempotent sink, queries."""

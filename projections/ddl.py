@@ -1,0 +1,121 @@
+"""Schema migrations, applied idempotently at start.
+
+Identifiers (database, cluster, engine names) are templated; values never are. The same
+statements serve chdb and a server; with a cluster set, engines become Replicated* and
+every statement runs ON CLUSTER.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.settings import ClickHouseSettings
+
+_TABLES: list[tuple[str, str]] = [
+    ("usage_log", """
+CREATE TABLE IF NOT EXISTS {db}.usage_log {on_cluster} (
+    account String,
+    source String,
+    id String,
+    type LowCardinality(String),
+    event_time DateTime64(6, 'UTC'),
+    cycle_start DateTime('UTC'),
+    cycle_end DateTime('UTC'),
+    meters Array(LowCardinality(String)),
+    kinds Array(LowCardinality(String)),
+    quantities Array(Decimal(38, 9)),
+    dim String,
+    data String,
+    src_partition UInt32,
+    src_offset UInt64,
+    received_at DateTime64(3, 'UTC'),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    version UInt64
+) ENGINE = {replacing}(version)
+PARTITION BY toYYYYMM(cycle_start)
+ORDER BY (account, source, id)
+SETTINGS non_replicated_deduplication_window = 1000
+"""),
+    ("rejected_events", """
+CREATE TABLE IF NOT EXISTS {db}.rejected_events {on_cluster} (
+    reason LowCardinality(String),
+    detail String,
+    topic String,
+    src_partition UInt32,
+    src_offset UInt64,
+    received_at DateTime64(3, 'UTC'),
+    raw String,
+    raw_size UInt64,
+    source String,
+    id String,
+    account String,
+    type LowCardinality(String),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = {replacing}()
+ORDER BY (topic, src_partition, src_offset)
+SETTINGS non_replicated_deduplication_window = 1000
+"""),
+    ("ingest_progress", """
+CREATE TABLE IF NOT EXISTS {db}.ingest_progress {on_cluster} (
+    consumer String,
+    topic String,
+    partition UInt32,
+    next_offset UInt64,
+    updated_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = {replacing}(next_offset)
+ORDER BY (consumer, topic, partition)
+"""),
+    ("cycle_counters", """
+CREATE OR REPLACE VIEW {db}.cycle_counters {on_cluster} AS
+SELECT account, cycle_start, cycle_end, meter,
+       if(any(kind) = 'distinct', toDecimal128(uniqExact(dim), 9), sum(q)) AS value,
+       count() AS events
+FROM {db}.usage_log FINAL
+ARRAY JOIN meters AS meter, kinds AS kind, quantities AS q
+WHERE kind IN ('sum', 'distinct')
+GROUP BY account, cycle_start, cycle_end, meter
+"""),
+    ("cycle_peaks", """
+CREATE OR REPLACE VIEW {db}.cycle_peaks {on_cluster} AS
+WITH levels AS (
+    SELECT account, meter, kind, cycle_start, cycle_end, event_time, source, id, q,
+           if(kind = 'delta', sum(q) OVER w, q) AS level,
+           if(kind = 'delta', (sum(q) OVER w) - q, lagInFrame(q, 1, 0) OVER w) AS before
+    FROM {db}.usage_log FINAL
+    ARRAY JOIN meters AS meter, kinds AS kind, quantities AS q
+    WHERE kind IN ('delta', 'set')
+    WINDOW w AS (PARTITION BY account, meter ORDER BY event_time, q, source, id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)
+SELECT account, meter, cycle_start, cycle_end,
+       argMin(before, (event_time, q, source, id)) AS opening,
+       greatest(opening, max(level)) AS peak,
+       argMax(level, (event_time, q, source, id)) AS end_value,
+       count() AS events
+FROM levels
+GROUP BY account, meter, cycle_start, cycle_end
+"""),
+]
+
+
+def statements(settings: ClickHouseSettings) -> list[tuple[str, str]]:
+    """(name, SQL) for every migration, in order, rendered for the target."""
+    if settings.cluster:
+        on_cluster = f"ON CLUSTER {settings.cluster}"
+        replacing = "ReplicatedReplacingMergeTree"
+    else:
+        on_cluster, replacing = "", "ReplacingMergeTree"
+    db = settings.database
+    rendered = [("database", f"CREATE DATABASE IF NOT EXISTS {db} {on_cluster}")]
+    for name, sql in _TABLES:
+        rendered.append((name, sql.format(db=db, on_cluster=on_cluster, replacing=replacing)))
+    return rendered
+
+
+def migrate(client: Any, settings: ClickHouseSettings) -> list[str]:
+    """Apply every migration; safe to run any number of times."""
+    applied = []
+    for name, sql in statements(settings):
+        client.command(sql)
+        applied.append(name)
+    return applied

@@ -1,0 +1,97 @@
+"""Read queries as objects: SQL text with bound parameters, unit-tested for what they render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self, client: Any) -> list[tuple[Any, ...]]:
+        return list(client.query(self.sql, parameters=self.parameters).result_rows)
+
+
+def latest_cycle(db: str, account: str) -> Query:
+    return Query(
+        f"SELECT cycle_start, cycle_end FROM {db}.usage_log "
+        "WHERE account = {account:String} AND length(meters) > 0 "
+        "ORDER BY cycle_start DESC LIMIT 1",
+        {"account": account},
+    )
+
+
+def counters(db: str, account: str | None = None,
+             cycle_start: datetime | None = None) -> Query:
+    where, params = _filters(account, cycle_start)
+    return Query(
+        f"SELECT account, cycle_start, meter, value, events FROM {db}.cycle_counters{where} "
+        "ORDER BY account, cycle_start, meter", params)
+
+
+def peaks(db: str, account: str | None = None, cycle_start: datetime | None = None) -> Query:
+    where, params = _filters(account, cycle_start)
+    return Query(
+        f"SELECT account, cycle_start, meter, opening, peak, end_value "
+        f"FROM {db}.cycle_peaks{where} ORDER BY account, cycle_start, meter", params)
+
+
+def accepted_keys(db: str) -> Query:
+    return Query(f"SELECT account, source, id FROM {db}.usage_log FINAL")
+
+
+def accepted_count(db: str) -> Query:
+    return Query(f"SELECT count() FROM {db}.usage_log FINAL")
+
+
+def rejected(db: str) -> Query:
+    return Query(f"SELECT reason, source, id, account, src_offset FROM {db}.rejected_events "
+                 "FINAL ORDER BY src_partition, src_offset")
+
+
+def progress(db: str, topic: str) -> Query:
+    return Query(
+        f"SELECT partition, max(next_offset) FROM {db}.ingest_progress "
+        "WHERE topic = {topic:String} GROUP BY partition",
+        {"topic": topic})
+
+
+def _filters(account: str | None, cycle_start: datetime | None) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    if account is not None:
+        clauses.append("account = {account:String}")
+        params["account"] = account
+    if cycle_start is not None:
+        clauses.append("cycle_start = {cycle_start:DateTime('UTC')}")
+        params["cycle_start"] = cycle_start
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    meter: str
+    value: Decimal | None = None
+    opening: Decimal | None = None
+    peak: Decimal | None = None
+    end_value: Decimal | None = None
+
+
+def current_usage(client: Any, db: str, account: str) -> tuple[datetime, datetime,
+                                                                 list[MeterReading]] | None:
+    """The account's latest cycle with usage: every meter, its value or peak."""
+    cycle = latest_cycle(db, account).rows(client)
+    if not cycle:
+        return None
+    start, end = cycle[0]
+    readings: dict[str, MeterReading] = {}
+    for _, _, meter, value, _ in counters(db, account, start).rows(client):
+        readings[meter] = MeterReading(meter, value=Decimal(value))
+    for _, _, meter, opening, peak, end_value in peaks(db, account, start).rows(client):
+        readings[meter] = MeterReading(meter, opening=Decimal(opening), peak=Decimal(peak),
+                                       end_value=Decimal(end_value))
+    return start, end, [readings[k] for k in sorted(readings)]

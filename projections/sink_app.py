@@ -1,0 +1,81 @@
+"""The sink role: the process that owns ClickHouse writes metered and rejected records.
+
+Each batch is written with a deduplication token, then ingest progress is recorded; the
+batch is acked only after both succeeded (retry_forever never lets an error escape).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import faust
+import structlog
+
+from projections.executor import ClickHouseThread
+from projections.sink import ClickHouseSink
+from schemas.records import MeteredBatch, MeteredEvent, RejectedEvent
+from schemas.topics import Topics
+from stream_processors.runtime import create_app, retry_forever
+from stream_processors.settings import SinkSettings
+
+log = structlog.get_logger(__name__)
+
+
+def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSettings,
+               clickhouse: ClickHouseThread) -> faust.App:
+    app = create_app(settings.app_id, bootstrap, partitions)
+    metered = app.topic(topics.metered, partitions=partitions)
+    rejected = app.topic(topics.rejected, partitions=partitions)
+    db = clickhouse.settings.database
+
+    async def write(what: str, fn: Any) -> None:
+        await retry_forever(what, lambda: clickhouse.call(fn), lambda: app.should_stop)
+
+    @app.agent(metered, concurrency=1)
+    async def sink_metered(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
+            per_partition: dict[int, list[Any]] = defaultdict(list)
+            for event in batch:
+                per_partition[event.message.partition].append(event.message)
+            for partition, messages in per_partition.items():
+                records: list[MeteredEvent] = []
+                progress: dict[tuple[str, int], int] = {}
+                for message in messages:
+                    mb = MeteredBatch.model_validate_json(message.value)
+                    records.extend(mb.events)
+                    key = (mb.topic, mb.partition)
+                    progress[key] = max(progress.get(key, 0), mb.last_offset + 1)
+                first, last = messages[0].offset, messages[-1].offset
+
+                def write_batch(client: Any, records: list[MeteredEvent] = records,
+                                progress: dict[tuple[str, int], int] = progress,
+                                partition: int = partition, first: int = first,
+                                last: int = last) -> None:
+                    sink = ClickHouseSink(client, db, settings.app_id)
+                    sink.write_metered(topics.metered, partition, first, last, records)
+                    for (topic, p), next_offset in progress.items():
+                        sink.write_progress(topic, p, next_offset)
+
+                await write("write_metered", write_batch)
+
+    @app.agent(rejected, concurrency=1)
+    async def sink_rejected(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(settings.batch_max * 20, settings.batch_within_s):
+            per_partition: dict[int, list[Any]] = defaultdict(list)
+            for event in batch:
+                per_partition[event.message.partition].append(event.message)
+            for partition, messages in per_partition.items():
+                records = [RejectedEvent.model_validate_json(m.value) for m in messages]
+                first, last = messages[0].offset, messages[-1].offset
+
+                def write_batch(client: Any, records: list[RejectedEvent] = records,
+                                partition: int = partition, first: int = first,
+                                last: int = last) -> None:
+                    sink = ClickHouseSink(client, db, settings.app_id)
+                    sink.write_rejected(topics.rejected, partition, first, last, records)
+                    sink.write_progress(topics.rejected, partition, last + 1)
+
+                await write("write_rejected", write_batch)
+
+    return app

@@ -1,0 +1,194 @@
+"""Data of every usage and account event type (DESIGN.md section 4), one model per type.
+
+Quantity fields carry explicit bounds; the validator in stream_processors turns a
+negative, non-finite or out-of-bound quantity into a specific rejection reason.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_COUNT = 1_000_000
+"""Largest count one event may carry (emails in one event, seats, segments, ...)."""
+MAX_BYTES = 10**15
+"""Largest byte quantity one event may carry (1 PB)."""
+MAX_OBJECTS = 10**12
+
+ObjectKind = Literal[
+    "company", "customer", "conversation", "message", "attachment_record",
+    "event", "note", "custom_object", "custom_attribute",
+]
+Product = Literal["package", "email", "sms", "reviews", "cdp", "analytics", "seats", "storage",
+                  "carts"]
+LimitPolicy = Literal["none", "auto_upgrade", "flex"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- usage events -------------------------------------------------------------------------
+
+class EmailSent(_Data):
+    count: int = Field(1, ge=1, le=MAX_COUNT)
+
+
+class SmsSent(_Data):
+    to_country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    body: str | None = Field(None, max_length=20_000,
+                             description="Used to count segments; never stored.")
+    segments: int | None = Field(None, ge=1, le=1_000)
+    channel: Literal["sms", "mms"] = "sms"
+    direction: Literal["outbound", "inbound"] = "outbound"
+    status: Literal["delivered", "failed", "skipped"] = "delivered"
+
+    @model_validator(mode="after")
+    def _body_or_segments(self) -> SmsSent:
+        if (self.body is None) == (self.segments is None):
+            raise ValueError("give exactly one of body or segments")
+        return self
+
+
+class BandwidthUsed(_Data):
+    bytes: int = Field(ge=0, le=MAX_BYTES)
+    kind: Literal["hosting", "transfer"]
+
+
+class _Profile(_Data):
+    profile_id: str = Field(min_length=1, max_length=256)
+    emailable: bool
+
+
+class ProfileAdded(_Profile):
+    """A new profile; `emailable` says whether it counts as active."""
+
+
+class ProfileRemoved(_Profile):
+    """A removed profile; `emailable` says whether it was active when removed."""
+
+
+class ProfileConsentChanged(_Profile):
+    """An existing profile changed state; `emailable` is the new state (a real transition)."""
+
+
+class _Cart(_Data):
+    cart_id: str = Field(min_length=1, max_length=256)
+    category: Literal["standard", "premium", "edi"]
+
+
+class CartActivated(_Cart):
+    pass
+
+
+class CartDeactivated(_Cart):
+    pass
+
+
+class OrderReviewReady(_Data):
+    order_id: str = Field(min_length=1, max_length=256)
+    excluded: bool = False
+
+
+class SeasonalWindow(_Data):
+    first_day: date
+    last_day: date
+    seats: int = Field(ge=0, le=MAX_COUNT)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeasonalWindow:
+        if self.last_day < self.first_day:
+            raise ValueError("last_day is before first_day")
+        return self
+
+
+class SeatsChanged(_Data):
+    full_time: int = Field(ge=0, le=MAX_COUNT)
+    seasonal: list[SeasonalWindow] = Field(default_factory=list, max_length=100)
+
+
+class StorageMeasured(_Data):
+    objects: dict[ObjectKind, int] = Field(description="Object counts by kind at measurement.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> StorageMeasured:
+        for kind, n in self.objects.items():
+            if not 0 <= n <= MAX_OBJECTS:
+                raise ValueError(f"objects.{kind} out of range")
+        return self
+
+
+class _Attachment(_Data):
+    attachment_id: str = Field(min_length=1, max_length=256)
+    bytes: int = Field(ge=0, le=MAX_BYTES)
+
+
+class AttachmentStored(_Attachment):
+    pass
+
+
+class AttachmentDeleted(_Attachment):
+    pass
+
+
+# ---- account events -----------------------------------------------------------------------
+
+class AccountSubscribed(_Data):
+    product: Product
+    plan: str = Field(min_length=1, max_length=128)
+    anchor: date | None = Field(None, description="Cycle anchor day; default: the event's date.")
+    pricebook: str | None = Field(None, max_length=128)
+
+
+class AccountPlanChangeRequested(_Data):
+    product: Product
+    plan: str = Field(min_length=1, max_length=128)
+    effective: Literal["now", "next_cycle"] = "next_cycle"
+
+
+class AccountSettingsChanged(_Data):
+    product: Product
+    limit_policy: LimitPolicy = "none"
+    auto_downgrade: bool = False
+
+
+class AccountCancelled(_Data):
+    product: Product | None = None
+
+
+USAGE_TYPES: dict[str, type[_Data]] = {
+    "email.sent": EmailSent,
+    "sms.sent": SmsSent,
+    "bandwidth.used": BandwidthUsed,
+    "profile.added": ProfileAdded,
+    "profile.removed": ProfileRemoved,
+    "profile.consent_changed": ProfileConsentChanged,
+    "cart.activated": CartActivated,
+    "cart.deactivated": CartDeactivated,
+    "order.review_ready": OrderReviewReady,
+    "seats.changed": SeatsChanged,
+    "storage.measured": StorageMeasured,
+    "attachment.stored": AttachmentStored,
+    "attachment.deleted": AttachmentDeleted,
+}
+ACCOUNT_TYPES: dict[str, type[_Data]] = {
+    "account.subscribed": AccountSubscribed,
+    "account.plan_change_requested": AccountPlanChangeRequested,
+    "account.settings_changed": AccountSettingsChanged,
+    "account.cancelled": AccountCancelled,
+}
+EVENT_DATA: dict[str, type[_Data]] = {**USAGE_TYPES, **ACCOUNT_TYPES}
+
+QUANTITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "email.sent": ("count",),
+    "sms.sent": ("segments",),
+    "bandwidth.used": ("bytes",),
+    "seats.changed": ("full_time",),
+    "attachment.stored": ("bytes",),
+    "attachment.deleted": ("bytes",),
+}
+"""Numeric fields checked for negative / non-finite / huge values before model validation."""
+QUANTITY_LIMITS: dict[str, int] = {"count": MAX_COUNT, "segments": 1_000, "bytes": MAX_BYTES,
+                                   "full_time": MAX_COUNT}

@@ -1,0 +1,35 @@
+"""JSON Schema documents for every event type, for producers in other languages.
+
+`schemas_by_filename()` is pure; `metering schemas export` writes the files to
+schemas/json/, and a test checks the committed files are current.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from schemas.envelope import SCHEMA_VERSION, CloudEvent
+from schemas.events import EVENT_DATA
+
+
+def _event_schema(event_type: str) -> dict[str, Any]:
+    envelope = CloudEvent.model_json_schema()
+    data = EVENT_DATA[event_type].model_json_schema()
+    defs = data.pop("$defs", {})
+    envelope["title"] = f"{event_type} v{SCHEMA_VERSION}"
+    envelope["properties"]["type"] = {"const": event_type, "type": "string"}
+    envelope["properties"]["data"] = data
+    envelope["required"] = sorted({*envelope.get("required", []), "data"})
+    if defs:
+        envelope.setdefault("$defs", {}).update(defs)
+    envelope["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return envelope
+
+
+def schemas_by_filename() -> dict[str, str]:
+    """File name -> JSON text (sorted keys, trailing newline) for every event type."""
+    out = {f"cloudevent.v{SCHEMA_VERSION}.json": CloudEvent.model_json_schema()}
+    for event_type in sorted(EVENT_DATA):
+        out[f"{event_type}.v{SCHEMA_VERSION}.json"] = _event_schema(event_type)
+    return {name: json.dumps(doc, indent=2, sort_keys=True) + "\n" for name, doc in out.items()}

@@ -1,0 +1,101 @@
+"""Records the stream processors emit: metered events and rejections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MeterKind = Literal["sum", "delta", "set", "distinct"]
+"""How a meter aggregates over a cycle:
+- sum: total of quantities (emails, SMS credits, bytes);
+- delta: +/- transitions of a gauge of concurrent actives; peak = max running level;
+- set: absolute gauge readings (seats, storage); peak = max reading, end = last reading;
+- distinct: count of distinct `dim` values (review-ready orders).
+"""
+
+
+class RejectReason(StrEnum):
+    MALFORMED_JSON = "malformed_json"
+    NOT_UTF8 = "not_utf8"
+    TOO_LARGE = "too_large"
+    INVALID_ENVELOPE = "invalid_envelope"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_DATA = "invalid_data"
+    MISSING_ACCOUNT = "missing_account"
+    UNKNOWN_ACCOUNT = "unknown_account"
+    BEFORE_SUBSCRIPTION = "before_subscription"
+    NEGATIVE_QUANTITY = "negative_quantity"
+    NON_FINITE_QUANTITY = "non_finite_quantity"
+    QUANTITY_TOO_LARGE = "quantity_too_large"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    TOO_LATE = "too_late"
+    KEY_MISMATCH = "key_mismatch"
+    PROCESSING_ERROR = "processing_error"
+
+
+class MeterValue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    meter: str
+    kind: MeterKind
+    quantity: Decimal
+
+
+class MeteredEvent(BaseModel):
+    """One accepted usage event, placed in its account's cycle, with derived quantities."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    source: str
+    id: str
+    type: str
+    time: datetime
+    cycle_start: datetime
+    cycle_end: datetime
+    meters: list[MeterValue]
+    dim: str = Field("", description="Entity the event is about (cart, profile, order id).")
+    data: dict[str, object] = Field(default_factory=dict,
+                                    description="Event data minus what is never stored.")
+    partition: int
+    offset: int
+    received_at: datetime = Field(description="Kafka record timestamp of the input event.")
+
+
+class RejectedEvent(BaseModel):
+    """A rejected input record with a machine-readable reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: RejectReason
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+    received_at: datetime
+    raw: str = Field(description="The input, decoded with replacement, cut to 4,096 chars.")
+    raw_size: int
+    source: str = ""
+    id: str = ""
+    account: str = ""
+    type: str = ""
+
+
+class MeteredBatch(BaseModel):
+    """One message on the metered topic: the accepted events of one input partition range.
+
+    [first_offset, last_offset] covers every input record of the range, including the
+    rejected and duplicate ones, so the sink can report ingest progress exactly.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    events: list[MeteredEvent]

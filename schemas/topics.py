@@ -1,0 +1,42 @@
+"""Kafka topic names, in one place. A prefix lets tests and tenants run side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = ""
+
+    def _t(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    @property
+    def events(self) -> str:
+        """Usage and account events, keyed by account id so each account is ordered."""
+        return self._t("metering.events")
+
+    @property
+    def metered(self) -> str:
+        return self._t("usage.metered")
+
+    @property
+    def rejected(self) -> str:
+        return self._t("usage.rejected")
+
+    @property
+    def alerts(self) -> str:
+        return self._t("metering.alerts")
+
+    @property
+    def decisions(self) -> str:
+        return self._t("metering.decisions")
+
+    @property
+    def invoices(self) -> str:
+        return self._t("billing.invoices")
+
+    def all(self) -> list[str]:
+        return [self.events, self.metered, self.rejected, self.alerts, self.decisions,
+                self.invoices]

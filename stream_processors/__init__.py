@@ -1,0 +1,1 @@
+"""Stream processors: validate, reject, dedup, derive quantities, assign cycles, emit."""

@@ -1,0 +1,87 @@
+"""Per-account state carried by the stream: what cycle an event falls in.
+
+The state record keeps the offset of the last account event applied to it, so that a
+record replayed after a crash (the state may be ahead of the committed offset) is
+recognised: account events at or below `last_offset` are not applied twice, and usage
+events older than the subscription's offset are treated as before the account existed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pricing.cycles import Cycle, cycle_containing
+from schemas.events import (
+    AccountCancelled,
+    AccountPlanChangeRequested,
+    AccountSettingsChanged,
+    AccountSubscribed,
+)
+
+
+class ProductPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    plan: str
+    since: datetime
+    pricebook: str | None = None
+    limit_policy: str = "none"
+    auto_downgrade: bool = False
+    cancelled_at: datetime | None = None
+
+
+class AccountState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    anchor: date
+    subscribed_offset: int
+    subscribed_at: datetime
+    last_offset: int
+    products: dict[str, ProductPlan] = Field(default_factory=dict)
+
+    def cycle_for(self, t: datetime) -> Cycle:
+        return cycle_containing(self.anchor, t)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+AccountData = AccountSubscribed | AccountPlanChangeRequested | AccountSettingsChanged | \
+    AccountCancelled
+
+
+def apply_account_event(state: AccountState | None, data: AccountData, time: datetime,
+                        offset: int) -> AccountState | None:
+    """The state after one account event; replays (offset <= last_offset) change nothing."""
+    if state is not None and offset <= state.last_offset:
+        return state
+    if isinstance(data, AccountSubscribed):
+        plan = ProductPlan(plan=data.plan, since=time, pricebook=data.pricebook)
+        if state is None:
+            return AccountState(anchor=data.anchor or time.date(), subscribed_offset=offset,
+                                subscribed_at=time, last_offset=offset,
+                                products={data.product: plan})
+        return state.model_copy(update={"last_offset": offset,
+                                        "products": {**state.products, data.product: plan}})
+    if state is None:
+        return None  # the caller rejects it as unknown_account
+    current = state.products.get(data.product) if data.product else None
+    products = dict(state.products)
+    if isinstance(data, AccountPlanChangeRequested):
+        if current is not None:
+            # The plan timeline (pricing) decides when it takes effect; the stream records it.
+            products[data.product] = current.model_copy(update={"plan": data.plan,
+                                                                 "since": time})
+    elif isinstance(data, AccountSettingsChanged):
+        if current is not None:
+            products[data.product] = current.model_copy(
+                update={"limit_policy": data.limit_policy,
+                        "auto_downgrade": data.auto_downgrade})
+    elif isinstance(data, AccountCancelled):
+        for product, plan in state.products.items():
+            if data.product in (None, product):
+                products[product] = plan.model_copy(update={"cancelled_at": time})
+    return state.model_copy(update={"last_offset": offset, "products": products})

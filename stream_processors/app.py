@@ -1,0 +1,118 @@
+"""The stream-processor role: a faust app with one agent over the events topic.
+
+The agent is short: take a batch, call the pure `process_record` per record, emit metered
+batches (one message per input partition range) and rejections, store account state.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import structlog
+
+from schemas.records import MeteredBatch, MeteredEvent, RejectedEvent, RejectReason
+from schemas.topics import Topics
+from stream_processors.accounts import AccountState
+from stream_processors.derive import DeriveRules
+from stream_processors.process import Deduplicator, Outcome, Policy, process_record
+from stream_processors.rates import sms_rate
+from stream_processors.runtime import create_app, retry_forever
+from stream_processors.settings import ProcessorSettings
+from stream_processors.validate import RecordMeta, reject
+
+log = structlog.get_logger(__name__)
+
+
+def _meta(message: Any) -> RecordMeta:
+    return RecordMeta(message.topic, message.partition, message.offset,
+                      datetime.fromtimestamp(message.timestamp, UTC))
+
+
+def build_processor(bootstrap: str, partitions: int, topics: Topics,
+                    settings: ProcessorSettings) -> faust.App:
+    app = create_app(settings.app_id, bootstrap, partitions)
+    events = app.topic(topics.events, partitions=partitions)
+    metered = app.topic(topics.metered, partitions=partitions)
+    rejected = app.topic(topics.rejected, partitions=partitions)
+    accounts = app.Table("accounts", default=None, partitions=partitions,
+                         key_serializer="raw", value_serializer="json", use_partitioner=True)
+    rules = DeriveRules(sms_rate=sms_rate)
+    policy = Policy(settings.allowed_lateness, settings.max_future)
+    dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
+    parsed: dict[str, tuple[Any, AccountState]] = {}
+
+    def lookup(account: str) -> AccountState | None:
+        raw = accounts.get(account.encode())
+        if not raw:
+            return None
+        hit = parsed.get(account)
+        if hit is not None and hit[0] is raw:  # the table still holds what we parsed
+            return hit[1]
+        state = AccountState.model_validate(raw)
+        parsed[account] = (raw, state)
+        return state
+
+    def decide(message: Any) -> Outcome:
+        meta = _meta(message)
+        raw = message.value if isinstance(message.value, bytes) else b""
+        try:
+            return process_record(raw, meta, message.key, lookup, rules, policy, dedup)
+        except Exception as exc:  # a bug must not drop the event silently
+            log.exception("processing_error", partition=meta.partition, offset=meta.offset)
+            return Outcome(rejected=reject(meta, RejectReason.PROCESSING_ERROR, repr(exc), raw))
+
+    @app.agent(events, concurrency=1)
+    async def process(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
+            groups: dict[int, list[MeteredEvent]] = defaultdict(list)
+            bounds: dict[int, list[int]] = {}
+            rejections: list[RejectedEvent] = []
+            for event in batch:
+                message = event.message
+                outcome = decide(message)
+                b = bounds.setdefault(message.partition, [message.offset, message.offset])
+                b[0], b[1] = min(b[0], message.offset), max(b[1], message.offset)
+                if outcome.metered is not None:
+                    groups[message.partition].append(outcome.metered)
+                if outcome.rejected is not None:
+                    rejections.append(outcome.rejected)
+                if outcome.state_changed and outcome.state is not None:
+                    accounts[message.key] = outcome.state.to_json()
+            for partition, (first, last) in bounds.items():
+                for out in split_batch(topics.events, partition, first, last,
+                                       groups.get(partition, [])):
+                    await _send(metered, str(partition).encode(),
+                                out.model_dump_json().encode(), app)
+            for r in rejections:
+                await _send(rejected, r.account.encode() or None,
+                            r.model_dump_json().encode(), app)
+
+    return app
+
+
+MAX_EVENTS_PER_MESSAGE = 500
+
+
+def split_batch(topic: str, partition: int, first: int, last: int,
+                events: list[MeteredEvent]) -> list[MeteredBatch]:
+    """Messages of at most MAX_EVENTS_PER_MESSAGE events whose ranges tile [first, last]."""
+    chunks = [events[i:i + MAX_EVENTS_PER_MESSAGE]
+              for i in range(0, len(events), MAX_EVENTS_PER_MESSAGE)] or [[]]
+    out = []
+    start = first
+    for i, chunk in enumerate(chunks):
+        end = last if i == len(chunks) - 1 else chunk[-1].offset
+        out.append(MeteredBatch(topic=topic, partition=partition, first_offset=start,
+                                last_offset=end, events=chunk))
+        start = end + 1
+    return out
+
+
+async def _send(topic: faust.TopicT, key: bytes | None, value: bytes, app: faust.App) -> None:
+    async def send() -> None:
+        await topic.send(key=key, value=value)
+
+    await retry_forever(f"send:{topic.get_topic_name()}", send, lambda: app.should_stop)

@@ -1,0 +1,112 @@
+"""Derive metered quantities from a validated usage event. Pure.
+
+Meter names and how each aggregates over a cycle (see schemas.records.MeterKind):
+
+| event                    | meter                 | kind     | quantity                         |
+|--------------------------|-----------------------|----------|----------------------------------|
+| email.sent               | emails                | sum      | count                            |
+| sms.sent                 | sms.credits           | sum      | country rate x segments (billable)|
+|                          | sms.segments          | sum      | segments (billable)              |
+| bandwidth.used           | bandwidth.bytes       | sum      | bytes (hosting + transfer)       |
+| profile.added/removed    | profiles.total        | delta    | +1 / -1                          |
+|                          | profiles.active       | delta    | +1 / -1 when emailable           |
+| profile.consent_changed  | profiles.active       | delta    | +1 if now emailable, else -1     |
+| cart.activated/deactivated | carts.<category>    | delta    | +1 / -1                          |
+| order.review_ready       | reviews.orders        | distinct | order id, unless excluded        |
+| seats.changed            | seats.full_time       | set      | full-time seats                  |
+| storage.measured         | storage.data_kb       | set      | sum of count x size per kind     |
+| attachment.stored/deleted| storage.attachments_kb| delta    | +/- bytes rounded up to whole KB |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from pricing import sms
+from schemas import events as ev
+from schemas.records import MeterValue
+
+ONE = Decimal(1)
+
+STORAGE_KB_PER_OBJECT: dict[str, Decimal] = {
+    "company": Decimal("0.1"), "customer": Decimal("0.1"), "conversation": Decimal("0.5"),
+    "message": Decimal("0.2"), "attachment_record": Decimal("0.1"), "event": Decimal("0.07"),
+    "note": Decimal("0.2"), "custom_object": Decimal("0.5"), "custom_attribute": Decimal("0.05"),
+}
+
+
+def storage_kb(objects: Mapping[str, int]) -> Decimal:
+    return sum((STORAGE_KB_PER_OBJECT[k] * n for k, n in objects.items()), Decimal(0))
+
+
+def attachment_kb(size_bytes: int) -> int:
+    """A file's size rounded up to whole decimal KB (1 KB = 1,000 bytes)."""
+    return -(-size_bytes // 1000)
+
+
+@dataclass(frozen=True)
+class DeriveRules:
+    sms_rate: Callable[[str, str], int]
+    storage_kb: Callable[[Mapping[str, int]], Decimal] = storage_kb
+    attachment_kb: Callable[[int], int] = attachment_kb
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    meters: list[MeterValue]
+    dim: str
+    stored_data: dict[str, Any]
+    """Event data as stored: message bodies are replaced by their segment count."""
+
+
+def _m(meter: str, kind: str, quantity: Decimal | int) -> MeterValue:
+    return MeterValue(meter=meter, kind=kind, quantity=Decimal(quantity))  # type: ignore[arg-type]
+
+
+def derive(data: BaseModel, rules: DeriveRules) -> Derived:
+    stored = data.model_dump(mode="json")
+    if isinstance(data, ev.EmailSent):
+        return Derived([_m("emails", "sum", data.count)], "", stored)
+    if isinstance(data, ev.SmsSent):
+        segs = data.segments if data.segments is not None else sms.segments(
+            data.body or "", data.channel)
+        rate = rules.sms_rate(data.to_country, data.channel)
+        billable = sms.is_billable(data.direction, data.status)
+        stored.pop("body", None)
+        stored["segments"] = segs
+        return Derived([
+            _m("sms.credits", "sum", sms.credits(rate, segs, data.direction, data.status)),
+            _m("sms.segments", "sum", segs if billable else 0),
+        ], "", stored)
+    if isinstance(data, ev.BandwidthUsed):
+        return Derived([_m("bandwidth.bytes", "sum", data.bytes)], data.kind, stored)
+    if isinstance(data, ev.ProfileAdded | ev.ProfileRemoved):
+        sign = 1 if isinstance(data, ev.ProfileAdded) else -1
+        meters = [_m("profiles.total", "delta", sign)]
+        if data.emailable:
+            meters.append(_m("profiles.active", "delta", sign))
+        return Derived(meters, data.profile_id, stored)
+    if isinstance(data, ev.ProfileConsentChanged):
+        return Derived([_m("profiles.active", "delta", 1 if data.emailable else -1)],
+                       data.profile_id, stored)
+    if isinstance(data, ev.CartActivated | ev.CartDeactivated):
+        sign = 1 if isinstance(data, ev.CartActivated) else -1
+        return Derived([_m(f"carts.{data.category}", "delta", sign)], data.cart_id, stored)
+    if isinstance(data, ev.OrderReviewReady):
+        meters = [] if data.excluded else [_m("reviews.orders", "distinct", ONE)]
+        return Derived(meters, data.order_id, stored)
+    if isinstance(data, ev.SeatsChanged):
+        return Derived([_m("seats.full_time", "set", data.full_time)], "", stored)
+    if isinstance(data, ev.StorageMeasured):
+        return Derived([_m("storage.data_kb", "set", rules.storage_kb(data.objects))], "",
+                       stored)
+    if isinstance(data, ev.AttachmentStored | ev.AttachmentDeleted):
+        sign = 1 if isinstance(data, ev.AttachmentStored) else -1
+        return Derived([_m("storage.attachments_kb", "delta",
+                           sign * rules.attachment_kb(data.bytes))], data.attachment_id, stored)
+    return Derived([], "", stored)  # account events: logged, no meters

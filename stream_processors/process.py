@@ -1,0 +1,114 @@
+"""The whole per-record decision, as one pure-ish function over (record, account state).
+
+`process_record` returns what to emit and the account state to store; it reads no clock
+and does no I/O. `Deduplicator` is a bounded, per-process first filter; the exact,
+permanent deduplication by (source, id) is the usage log's (ReplacingMergeTree, FINAL).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from schemas.events import ACCOUNT_TYPES
+from schemas.records import MeteredEvent, RejectedEvent, RejectReason
+from stream_processors.accounts import AccountState, apply_account_event
+from stream_processors.derive import DeriveRules, derive
+from stream_processors.validate import RecordMeta, decode, reject
+
+
+@dataclass(frozen=True)
+class Policy:
+    allowed_lateness: timedelta = timedelta(hours=24)
+    """An event is accepted until its cycle's end plus this, measured on record timestamps."""
+    max_future: timedelta = timedelta(minutes=5)
+    """An event whose time is ahead of its record timestamp by more than this is rejected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    metered: MeteredEvent | None = None
+    rejected: RejectedEvent | None = None
+    state: AccountState | None = None
+    state_changed: bool = False
+    duplicate: bool = False
+
+
+class Deduplicator:
+    """Remembers the offset at which each (source, id) was first seen, for a bounded window.
+
+    A record seen again at the *same* offset is a replay of the same delivery (after a
+    rebalance or restart) and is processed again; at another offset it is a duplicate.
+    """
+
+    def __init__(self, capacity: int = 500_000) -> None:
+        self._seen: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._capacity = capacity
+
+    def is_duplicate(self, account: str, source: str, event_id: str, offset: int) -> bool:
+        key = (account, source, event_id)
+        first = self._seen.get(key)
+        if first is not None:
+            return first != offset
+        self._seen[key] = offset
+        if len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return False
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
+                   states: Callable[[str], AccountState | None],
+                   rules: DeriveRules, policy: Policy,
+                   dedup: Deduplicator | None = None) -> Outcome:
+    """Decide one record. `states` looks up the stored state of an account id."""
+    decoded = decode(raw, meta)
+    if isinstance(decoded, RejectedEvent):
+        return Outcome(rejected=decoded)
+    event, data = decoded.event, decoded.data
+    if key is not None and key != event.subject.encode():
+        return Outcome(rejected=reject(meta, RejectReason.KEY_MISMATCH,
+                                       "the record key must be the account id (subject)",
+                                       raw, event))
+    state = states(event.subject)
+    if dedup is not None and dedup.is_duplicate(event.subject, event.source, event.id,
+                                                meta.offset):
+        return Outcome(state=state, duplicate=True)
+    if event.time > meta.timestamp + policy.max_future:
+        return Outcome(rejected=reject(meta, RejectReason.FUTURE_TIMESTAMP,
+                                       f"time {event.time.isoformat()} is ahead of receipt "
+                                       f"{meta.timestamp.isoformat()}", raw, event), state=state)
+    new_state = state
+    changed = False
+    if event.type in ACCOUNT_TYPES:
+        new_state = apply_account_event(state, data, event.time, meta.offset)  # type: ignore[arg-type]
+        changed = new_state is not state
+    if new_state is None or meta.offset < new_state.subscribed_offset:
+        return Outcome(rejected=reject(meta, RejectReason.UNKNOWN_ACCOUNT,
+                                       f"no subscription for account {event.subject[:128]!r}",
+                                       raw, event), state=state)
+    if event.time < new_state.subscribed_at:
+        return Outcome(rejected=reject(meta, RejectReason.BEFORE_SUBSCRIPTION,
+                                       "event time is before the account's subscription",
+                                       raw, event), state=new_state, state_changed=changed)
+    cycle = new_state.cycle_for(event.time)
+    if event.type not in ACCOUNT_TYPES and meta.timestamp >= cycle.end + policy.allowed_lateness:
+        return Outcome(rejected=reject(meta, RejectReason.TOO_LATE,
+                                       f"cycle {cycle.id} closed for events at "
+                                       f"{(cycle.end + policy.allowed_lateness).isoformat()}",
+                                       raw, event), state=new_state, state_changed=changed)
+    derived = derive(data, rules)
+    metered = MeteredEvent(
+        account=event.subject, source=event.source, id=event.id, type=event.type,
+        time=event.time, cycle_start=cycle.start, cycle_end=cycle.end, meters=derived.meters,
+        dim=derived.dim, data=derived.stored_data, partition=meta.partition,
+        offset=meta.offset, received_at=meta.timestamp,
+    )
+    return Outcome(metered=metered, state=new_state, state_changed=changed)
+
+
+

@@ -1,0 +1,66 @@
+"""Shared faust plumbing: the app factory and the never-let-it-escape retry.
+
+faust acks (and later commits) the events of a batch even when the agent raises, so an
+exception escaping an agent silently skips data (DESIGN.md section 3). Every side effect
+therefore runs under `retry_forever`; if the process is asked to stop while a write keeps
+failing, it exits hard without acking, and the batch is read again after restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import faust
+import structlog
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+EXIT_UNACKED = 75
+
+
+def create_app(app_id: str, bootstrap: str, partitions: int, **extra: Any) -> faust.App:
+    return faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        table_standby_replicas=0,
+        web_enabled=False,
+        producer_acks=-1,
+        producer_linger_ms=5,
+        producer_max_request_size=4_000_000,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=20_000,
+        stream_wait_empty=False,
+        **extra,
+    )
+
+
+async def retry_forever(what: str, action: Callable[[], Awaitable[T]],
+                        stopping: Callable[[], bool], first_delay: float = 0.2,
+                        max_delay: float = 10.0) -> T:
+    delay = first_delay
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("retry", what=what, attempt=attempt, error=repr(exc)[:500])
+            if stopping():
+                log.error("exit_unacked", what=what)
+                os._exit(EXIT_UNACKED)
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)

@@ -1,0 +1,51 @@
+"""Settings of the stream-processor role (env prefix METERING_), read in the entry point."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is. Unset bootstrap servers: the project starts its own broker."""
+
+    model_config = SettingsConfigDict(env_prefix="METERING_")
+
+    bootstrap_servers: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",
+                                            "METERING_BOOTSTRAP_SERVERS"))
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+    partitions: int = Field(4, ge=1, le=1024)
+    data_dir: Path = Path("var")
+    broker_port: int = 9092
+    controller_port: int = 9093
+
+
+class ProcessorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="METERING_")
+
+    app_id: str = "metering-processor"
+    batch_max: int = Field(2000, ge=1, le=100_000)
+    batch_within_s: float = Field(0.05, gt=0)
+    allowed_lateness_h: float = Field(24.0, ge=0)
+    max_future_s: float = Field(300.0, ge=0)
+    dedup_window: int = Field(500_000, ge=0)
+
+    @property
+    def allowed_lateness(self) -> timedelta:
+        return timedelta(hours=self.allowed_lateness_h)
+
+    @property
+    def max_future(self) -> timedelta:
+        return timedelta(seconds=self.max_future_s)
+
+
+class SinkSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="METERING_SINK_")
+
+    app_id: str = "metering-sink"
+    batch_max: int = Field(50, ge=1, le=10_000)
+    batch_within_s: float = Field(0.1, gt=0)

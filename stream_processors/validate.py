@@ -1,0 +1,123 @@
+"""Decode one raw Kafka record into a CloudEvent and its typed data, or a rejection.
+
+Pure: the caller passes the record's metadata (topic, partition, offset, timestamp).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.envelope import CloudEvent
+from schemas.events import EVENT_DATA, QUANTITY_FIELDS, QUANTITY_LIMITS
+from schemas.records import RejectedEvent, RejectReason
+
+MAX_EVENT_BYTES = 1_000_000
+RAW_KEEP_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMeta:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime
+    """Kafka record timestamp: lateness and future checks are relative to it, so a replay of
+    the log makes the same decisions it made live."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    event: CloudEvent
+    data: BaseModel
+
+
+def reject(meta: RecordMeta, reason: RejectReason, detail: str, raw: bytes,
+           event: CloudEvent | dict[str, Any] | None = None) -> RejectedEvent:
+    fields: dict[str, str] = {}
+    if isinstance(event, CloudEvent):
+        fields = {"source": event.source, "id": event.id, "account": event.subject,
+                  "type": event.type}
+    elif isinstance(event, dict):
+        for name, key in (("source", "source"), ("id", "id"), ("account", "subject"),
+                          ("type", "type")):
+            value = event.get(key)
+            if isinstance(value, str):
+                fields[name] = value[:512]
+    return RejectedEvent(
+        reason=reason, detail=detail[:1000], topic=meta.topic, partition=meta.partition,
+        offset=meta.offset, received_at=meta.timestamp,
+        raw=raw[: RAW_KEEP_CHARS * 4].decode("utf-8", errors="replace")[:RAW_KEEP_CHARS],
+        raw_size=len(raw), **fields,
+    )
+
+
+def _reject_constant(token: str) -> float:
+    return float(token)  # NaN, Infinity, -Infinity: kept, then rejected with a reason
+
+
+def _quantity_problem(event_type: str, data: dict[str, Any]) -> tuple[RejectReason, str] | None:
+    fields = list(QUANTITY_FIELDS.get(event_type, ()))
+    values: list[tuple[str, Any]] = [(f, data[f]) for f in fields if f in data]
+    if event_type == "storage.measured" and isinstance(data.get("objects"), dict):
+        values += [(f"objects.{k}", v) for k, v in data["objects"].items()]
+    for name, value in values:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue  # left to the model's type check
+        if isinstance(value, float) and not math.isfinite(value):
+            return RejectReason.NON_FINITE_QUANTITY, f"{name} is {value}"
+        if value < 0:
+            return RejectReason.NEGATIVE_QUANTITY, f"{name} is negative"
+        limit = QUANTITY_LIMITS.get(name.split(".")[0], 10**12)
+        if value > limit:
+            return RejectReason.QUANTITY_TOO_LARGE, f"{name} exceeds {limit}"
+    return None
+
+
+def decode(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
+    """Parse and validate one record; every failure becomes a reasoned rejection."""
+    if len(raw) > MAX_EVENT_BYTES:
+        return reject(meta, RejectReason.TOO_LARGE, f"{len(raw)} bytes > {MAX_EVENT_BYTES}", raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return reject(meta, RejectReason.NOT_UTF8, str(exc), raw)
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return reject(meta, RejectReason.MALFORMED_JSON, str(exc), raw)
+    if not isinstance(doc, dict):
+        return reject(meta, RejectReason.MALFORMED_JSON, "top level is not an object", raw)
+    subject = doc.get("subject")
+    if subject is None or subject == "":
+        return reject(meta, RejectReason.MISSING_ACCOUNT, "subject (account id) missing", raw,
+                      doc)
+    event_type = doc.get("type")
+    if isinstance(event_type, str) and event_type not in EVENT_DATA:
+        return reject(meta, RejectReason.UNKNOWN_TYPE, f"unknown type {event_type[:128]!r}",
+                      raw, doc)
+    try:
+        event = CloudEvent.model_validate(doc)
+    except ValidationError as exc:
+        return reject(meta, RejectReason.INVALID_ENVELOPE, _errors(exc), raw, doc)
+    problem = _quantity_problem(event.type, event.data)
+    if problem is not None:
+        return reject(meta, problem[0], problem[1], raw, event)
+    try:
+        data = EVENT_DATA[event.type].model_validate(event.data)
+    except ValidationError as exc:
+        return reject(meta, RejectReason.INVALID_DATA, _errors(exc), raw, event)
+    return Decoded(event, data)
+
+
+def _errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
