@@ -38,14 +38,20 @@ class PlanChange:
 
 
 def lowest_covering(
-    product: Product, meter: str, value: Decimal, *, above_rank: int = -1
+    product: Product,
+    meter: str,
+    value: Decimal,
+    *,
+    above_rank: int = -1,
+    paid_only: bool = False,
 ) -> Plan | None:
     """The lowest plan above `above_rank` whose limit on `meter` covers `value`.
 
-    Free plans are skipped when climbing (above_rank >= 0). None if no plan covers it.
+    Free plans are skipped when climbing (above_rank >= 0) or when `paid_only`.
+    None if no plan covers it.
     """
     for rank, plan in enumerate(product.plans):
-        if rank <= above_rank or (above_rank >= 0 and plan.free):
+        if rank <= above_rank or ((above_rank >= 0 or paid_only) and plan.free):
             continue
         limit = plan_limit(plan, meter)
         if limit is not None and limit >= value:
@@ -83,13 +89,24 @@ def cycle_consequences(
         if target.id != plan.id:
             return change(target, "follow_meter")
     meter = product.auto_downgrade_meter
-    if meter is not None and interval.policy == "flex" and interval.auto_downgrade:
-        if not upgraded:
-            value = aggregates.value(product.id, meter)
-            target = lowest_covering(product, meter, value)
-            if target is not None and product.rank(target.id) < rank:
-                return change(target, "auto_downgrade")
+    wants_downgrade = interval.policy == "flex" and interval.auto_downgrade and not upgraded
+    if meter is not None and wants_downgrade:
+        value = aggregates.value(product.id, meter)
+        target = lowest_covering(product, _limit_meter(product, meter), value, paid_only=True)
+        if target is not None and product.rank(target.id) < rank:
+            return change(target, "auto_downgrade")
     return []
+
+
+def _limit_meter(product: Product, meter: str) -> str:
+    """The meter whose plan limits a value of `meter` is compared with.
+
+    Active profiles at the end are compared with the plans' active-profile limit (the
+    guard or upgrade meter) when the plans carry no limit on `meter` itself.
+    """
+    if any(meter in plan.limits for plan in product.plans):
+        return meter
+    return product.downgrade_guard_meter or product.upgrade_next_cycle_meter or meter
 
 
 @dataclass(frozen=True)

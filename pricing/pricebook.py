@@ -116,7 +116,8 @@ class SmsRate(_Frozen):
 
     sms: int = Field(ge=0)
     mms: int = Field(ge=0)
-    illustrative: bool = False
+    illustrative: list[Literal["sms", "mms"]] = []
+    """Which of the two figures the seeds do not give (made up for the example)."""
 
 
 class PriceBook(_Frozen):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -57,7 +58,7 @@ class _TieredSpec(_Spec):
         finite = [b for b in bounds[:-1] if b is not None]
         if len(finite) != len(bounds) - 1:
             raise ValueError("only the last tier may be unbounded")
-        if any(a >= b for a, b in zip(finite, finite[1:], strict=False)):
+        if any(a >= b for a, b in pairwise(finite)):
             raise ValueError("tier bounds must strictly increase")
         return self
 

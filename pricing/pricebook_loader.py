@@ -58,7 +58,7 @@ def load_pricebook(name_or_path: str | Path) -> PriceBook:
     if not path.is_file():
         names = ", ".join(available_pricebooks())
         raise FileNotFoundError(f"no price book {name_or_path!r} (reference books: {names})")
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)  # noqa: S506
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)
     return parse_pricebook(data, source=str(path))
 
 
@@ -117,9 +117,12 @@ def _check_product(
         for meter, spec in plan.overage.items():
             if meter not in plan.limits:
                 yield f"{at}.overage.{meter}", "an overage needs a limit on the same meter"
-            elif isinstance(spec, PerBlockSpec) and spec.block_price is None:
-                if isinstance(plan.limits[meter], Allowance):
-                    yield f"{at}.overage.{meter}.block_price", "cannot derive from an allowance"
+            elif (
+                isinstance(spec, PerBlockSpec)
+                and spec.block_price is None
+                and isinstance(plan.limits[meter], Allowance)
+            ):
+                yield f"{at}.overage.{meter}.block_price", "cannot be derived from an allowance"
     yield from _check_ladder(product, where)
 
 

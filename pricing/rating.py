@@ -229,4 +229,3 @@ def _arrears(
                                      over, cycle)  # fmt: skip
             used += amount
     return lines
-

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from datetime import UTC
+from datetime import UTC, date, datetime, time, timedelta
 
 from pricing.cycles import Cycle
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from itertools import pairwise
 
 from pricing.cycles import Cycle, calendar_month, cycle_containing
 from pricing.pricebook import LimitPolicy, PriceBook, Term
@@ -66,7 +67,7 @@ class PlanTimeline:
             by_product.setdefault(interval.product, []).append(interval)
         for product, items in by_product.items():
             items.sort(key=lambda i: i.start)
-            for a, b in zip(items, items[1:], strict=False):
+            for a, b in pairwise(items):
                 if a.end is None or a.end > b.start:
                     raise ValueError(f"overlapping intervals for product {product!r}")
 

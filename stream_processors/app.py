@@ -38,7 +38,8 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     metered = app.topic(topics.metered, partitions=partitions)
     rejected = app.topic(topics.rejected, partitions=partitions)
     accounts = app.Table("accounts", default=None, partitions=partitions,
-                         key_serializer="raw", value_serializer="json", use_partitioner=True)
+                         schema=faust.Schema(key_serializer="raw", value_serializer="json"),
+                         use_partitioner=True)
     rules = DeriveRules(sms_rate=sms_rate)
     policy = Policy(settings.allowed_lateness, settings.max_future)
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
