@@ -170,6 +170,12 @@ class KafkaBroker:
                 raise BrokerError(f"broker exited with {self.process.returncode}; "
                                   f"see {self.data_dir / 'broker.log'}")
             try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError as exc:  # not listening yet: don't let the client log noise
+                last = exc
+                time.sleep(0.3)
+                continue
+            try:
                 admin = KafkaAdminClient(bootstrap_servers=self.bootstrap,
                                          request_timeout_ms=3000)
                 try:

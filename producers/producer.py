@@ -105,17 +105,20 @@ class MeteringProducer:
 
     # ---- sending ------------------------------------------------------------------------
 
-    def send(self, event: CloudEvent | dict[str, Any]) -> Any:
+    def send(self, event: CloudEvent | dict[str, Any], timestamp_ms: int | None = None) -> Any:
+        """Validate and send; `timestamp_ms` sets the record time (replays of a log)."""
         ce = self.validate(event)
         value = ce.model_dump_json(exclude_none=True).encode()
-        return self._send(ce.subject.encode(), value, ce.source, ce.id)
+        return self._send(ce.subject.encode(), value, ce.source, ce.id, timestamp_ms)
 
-    def send_raw(self, key: bytes | None, value: bytes) -> Any:
+    def send_raw(self, key: bytes | None, value: bytes, timestamp_ms: int | None = None) -> Any:
         """Send bytes as they are, unvalidated (tests and replays of exported logs)."""
-        return self._send(key, value, "", "")
+        return self._send(key, value, "", "", timestamp_ms)
 
-    def _send(self, key: bytes | None, value: bytes, source: str, event_id: str) -> Any:
-        future = self._kafka.send(self.topics.events, key=key, value=value)
+    def _send(self, key: bytes | None, value: bytes, source: str, event_id: str,
+              timestamp_ms: int | None = None) -> Any:
+        future = self._kafka.send(self.topics.events, key=key, value=value,
+                                  timestamp_ms=timestamp_ms)
         future.add_errback(self._record_failure, source, event_id)
         return future
 

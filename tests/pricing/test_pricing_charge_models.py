@@ -70,4 +70,6 @@ def test_derived_block_price_rounds_to_cents() -> None:
     )
     assert model.price(Decimal(1))[0].unit_price == Decimal("4.55")
     with pytest.raises(ValueError):
-        build_charge_model(PerBlockSpec(model="per_block", block_size=Decimal(1)), plan_fee=Decimal(1))
+        build_charge_model(
+            PerBlockSpec(model="per_block", block_size=Decimal(1)), plan_fee=Decimal(1)
+        )

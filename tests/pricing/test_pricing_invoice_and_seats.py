@@ -13,7 +13,12 @@ from pricing.cycles import cycle_containing
 from pricing.invoice import Invoice, InvoiceLine, invoice_difference
 from pricing.plan_changes import review_plan_change
 from pricing.proration import days_remaining, plan_change_proration_invoice, prorate
-from pricing.seats import SeatChangeRefused, check_seat_change, seasonal_seat_available, seasonal_window
+from pricing.seats import (
+    SeatChangeRefused,
+    check_seat_change,
+    seasonal_seat_available,
+    seasonal_window,
+)
 from pricing.storage import allowance, attachment_kb, storage_kb, whole_gb_needed
 from pricing.units import GB
 

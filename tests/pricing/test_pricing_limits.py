@@ -48,9 +48,7 @@ def test_top_of_the_ladder_blocks() -> None:
 def test_second_flex_buys_the_following_tier_at_the_base_rate() -> None:
     mt = book("marketing_tiers")
     first = decide_at_limit(mt, "email", "email-7k", "flex", d(70000), d(70001))
-    second = decide_at_limit(
-        mt, "email", "email-7k", "flex", d(80000), d(80001), earlier=[first]
-    )
+    second = decide_at_limit(mt, "email", "email-7k", "flex", d(80000), d(80001), earlier=[first])
     assert (second.target_plan, second.capacity, second.cost) == (
         "email-10k", 20000, Decimal("2000.00"),
     )  # fmt: skip

@@ -99,7 +99,9 @@ def test_cancellation_keeps_overages_and_drops_the_next_fee() -> None:
 def test_analytics_plan_follows_active_profiles_up_and_down() -> None:
     mt = book("marketing_tiers")
     up_tl = timeline(ANCHOR, PlanInterval("analytics", "analytics-13500", utc(2025, 1, 10)))
-    up = rate_cycle(mt, up_tl, CYCLE, aggregates(CYCLE, {"analytics": {"profiles.active.end": 20000}}))
+    up = rate_cycle(
+        mt, up_tl, CYCLE, aggregates(CYCLE, {"analytics": {"profiles.active.end": 20000}})
+    )
     assert [(c.to_plan, c.reason) for c in up.plan_changes] == [("analytics-25k", "follow_meter")]
     assert up.invoice.total == Decimal("150.00")
     down_tl = timeline(ANCHOR, PlanInterval("analytics", "analytics-50k", utc(2025, 1, 10)))
@@ -117,7 +119,9 @@ def test_email_profiles_over_limit_upgrade_next_cycle_but_never_a_free_plan() ->
     free_tl = timeline(ANCHOR, PlanInterval("email", "email-free", utc(2025, 1, 1)))
     month = cycle_for(mt, free_tl, "email", utc(2025, 3, 12))
     assert month is not None and month.start == utc(2025, 3, 1)  # free plans renew on the 1st
-    free = rate_cycle(mt, free_tl, month, aggregates(month, {"email": {"profiles.active.peak": 400}}))
+    free = rate_cycle(
+        mt, free_tl, month, aggregates(month, {"email": {"profiles.active.peak": 400}})
+    )
     assert free.plan_changes == () and free.invoice.total == 0
 
 
@@ -131,7 +135,9 @@ def test_auto_downgrade_with_flex_unless_upgraded() -> None:
     result = rate_cycle(mt, tl, CYCLE, agg)
     assert [(c.to_plan, c.reason) for c in result.plan_changes] == [("email-5k", "auto_downgrade")]
     assert [x.amount for x in result.invoice.lines_of("base_fee")] == [Decimal("5100.00")]
-    upgrade = decide_at_limit(mt, "email", "email-10k", "auto_upgrade", 0, 100_001, at=utc(2025, 3, 20))  # type: ignore[arg-type]
+    upgrade = decide_at_limit(
+        mt, "email", "email-10k", "auto_upgrade", Decimal(0), Decimal(100_001), at=utc(2025, 3, 20)
+    )
     assert rate_cycle(mt, tl, CYCLE, agg, [upgrade]).plan_changes == ()
 
 

@@ -140,7 +140,9 @@ def test_seat_added_mid_contract_is_prorated_for_the_rest_of_the_contract() -> N
     at = utc(2025, 7, 1)
     contract = cycle_containing(anchor, at, months=12)
     assert (contract.start, contract.end) == (utc(2025, 1, 1), utc(2026, 1, 1))
-    invoice = seat_addition_invoice(ss, "acct-1", "seats", "professional", "annual", 2, at, contract)
+    invoice = seat_addition_invoice(
+        ss, "acct-1", "seats", "professional", "annual", 2, at, contract
+    )
     (line,) = invoice.lines
     # $948 x 2 seats x 184 remaining days / 365 = 955.79...
     assert (line.quantity, line.unit_price, line.amount) == (2, Decimal(948), Decimal("955.79"))
