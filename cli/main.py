@@ -82,13 +82,15 @@ def run() -> None:
 @app.command()
 def worker() -> None:
     """A stream-processor worker (Kafka only; run as many as partitions allow)."""
+    from pricing.pricebook_loader import load_pricebook
     from schemas.topics import Topics
     from stream_processors.app import build_processor
     from stream_processors.settings import ProcessorSettings
 
     k = _kafka()
-    faust_app = build_processor(_bootstrap(), k.partitions, Topics(k.topic_prefix),
-                                ProcessorSettings())
+    settings = ProcessorSettings()
+    faust_app = build_processor(_bootstrap(), k.partitions, Topics(k.topic_prefix), settings,
+                                load_pricebook(settings.rate_pricebook))
     _run_faust(faust_app)
 
 

@@ -18,9 +18,10 @@ MAX_BYTES = 10**15
 MAX_OBJECTS = 10**12
 
 ObjectKind = Literal[
-    "company", "customer", "conversation", "message", "attachment_record",
-    "event", "note", "custom_object", "custom_attribute",
+    "company", "customer", "conversation", "message", "attachment", "event", "audit_log",
+    "note", "custom_object", "custom_attribute",
 ]
+"""Stored object kinds; "attachment" is the attachment record, not the file."""
 Product = Literal["package", "email", "sms", "reviews", "cdp", "analytics", "seats", "storage",
                   "carts"]
 LimitPolicy = Literal["none", "auto_upgrade", "flex"]

@@ -34,6 +34,7 @@ class RejectReason(StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
     TOO_LATE = "too_late"
     KEY_MISMATCH = "key_mismatch"
+    UNKNOWN_COUNTRY = "unknown_country"
     PROCESSING_ERROR = "processing_error"
 
 

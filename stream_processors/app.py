@@ -18,7 +18,8 @@ from schemas.topics import Topics
 from stream_processors.accounts import AccountState
 from stream_processors.derive import DeriveRules
 from stream_processors.process import Deduplicator, Outcome, Policy, process_record
-from stream_processors.rates import sms_rate
+from pricing.pricebook import PriceBook
+from pricing.sms_rates import sms_rate
 from stream_processors.runtime import create_app, retry_forever
 from stream_processors.settings import ProcessorSettings
 from stream_processors.validate import RecordMeta, reject
@@ -32,7 +33,8 @@ def _meta(message: Any) -> RecordMeta:
 
 
 def build_processor(bootstrap: str, partitions: int, topics: Topics,
-                    settings: ProcessorSettings) -> faust.App:
+                    settings: ProcessorSettings, rate_book: PriceBook) -> faust.App:
+    """`rate_book`: the price book whose SMS credit-rate table the stream applies."""
     app = create_app(settings.app_id, bootstrap, partitions)
     events = app.topic(topics.events, partitions=partitions)
     metered = app.topic(topics.metered, partitions=partitions)
@@ -40,7 +42,8 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     accounts = app.Table("accounts", default=None, partitions=partitions,
                          schema=faust.Schema(key_serializer="raw", value_serializer="json"),
                          use_partitioner=True)
-    rules = DeriveRules(sms_rate=sms_rate)
+    rules = DeriveRules(sms_rate=lambda country, channel: sms_rate(rate_book, country,
+                                                                   channel))  # type: ignore[arg-type]
     policy = Policy(settings.allowed_lateness, settings.max_future)
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
     parsed: dict[str, tuple[Any, AccountState]] = {}

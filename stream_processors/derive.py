@@ -4,7 +4,7 @@ Meter names and how each aggregates over a cycle (see schemas.records.MeterKind)
 
 | event                    | meter                 | kind     | quantity                         |
 |--------------------------|-----------------------|----------|----------------------------------|
-| email.sent               | emails                | sum      | count                            |
+| email.sent               | email.sent            | sum      | count                            |
 | sms.sent                 | sms.credits           | sum      | country rate x segments (billable)|
 |                          | sms.segments          | sum      | segments (billable)              |
 | bandwidth.used           | bandwidth.bytes       | sum      | bytes (hosting + transfer)       |
@@ -14,8 +14,11 @@ Meter names and how each aggregates over a cycle (see schemas.records.MeterKind)
 | cart.activated/deactivated | carts.<category>    | delta    | +1 / -1                          |
 | order.review_ready       | reviews.orders        | distinct | order id, unless excluded        |
 | seats.changed            | seats.full_time       | set      | full-time seats                  |
-| storage.measured         | storage.data_kb       | set      | sum of count x size per kind     |
-| attachment.stored/deleted| storage.attachments_kb| delta    | +/- bytes rounded up to whole KB |
+| storage.measured         | storage.data.bytes    | set      | sum of count x size per kind     |
+| attachment.stored/deleted| storage.attachments.bytes | delta | +/- size rounded up to whole KB  |
+
+Sizes are decimal bytes (1 KB = 1,000 bytes), as pricing's meters expect. Pricing reads
+gauges as `<meter>.peak` and `<meter>.end`, which the cycle_peaks view provides.
 """
 
 from __future__ import annotations
@@ -28,32 +31,19 @@ from typing import Any
 from pydantic import BaseModel
 
 from pricing import sms
+from pricing.storage import attachment_kb, storage_bytes
 from schemas import events as ev
 from schemas.records import MeterValue
 
 ONE = Decimal(1)
 
-STORAGE_KB_PER_OBJECT: dict[str, Decimal] = {
-    "company": Decimal("0.1"), "customer": Decimal("0.1"), "conversation": Decimal("0.5"),
-    "message": Decimal("0.2"), "attachment_record": Decimal("0.1"), "event": Decimal("0.07"),
-    "note": Decimal("0.2"), "custom_object": Decimal("0.5"), "custom_attribute": Decimal("0.05"),
-}
-
-
-def storage_kb(objects: Mapping[str, int]) -> Decimal:
-    return sum((STORAGE_KB_PER_OBJECT[k] * n for k, n in objects.items()), Decimal(0))
-
-
-def attachment_kb(size_bytes: int) -> int:
-    """A file's size rounded up to whole decimal KB (1 KB = 1,000 bytes)."""
-    return -(-size_bytes // 1000)
 
 
 @dataclass(frozen=True)
 class DeriveRules:
     sms_rate: Callable[[str, str], int]
-    storage_kb: Callable[[Mapping[str, int]], Decimal] = storage_kb
-    attachment_kb: Callable[[int], int] = attachment_kb
+    storage_bytes: Callable[[Mapping[str, int]], Decimal] = storage_bytes
+    attachment_bytes: Callable[[int], int] = lambda size: attachment_kb(size) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +61,7 @@ def _m(meter: str, kind: str, quantity: Decimal | int) -> MeterValue:
 def derive(data: BaseModel, rules: DeriveRules) -> Derived:
     stored = data.model_dump(mode="json")
     if isinstance(data, ev.EmailSent):
-        return Derived([_m("emails", "sum", data.count)], "", stored)
+        return Derived([_m("email.sent", "sum", data.count)], "", stored)
     if isinstance(data, ev.SmsSent):
         segs = data.segments if data.segments is not None else sms.segments(
             data.body or "", data.channel)
@@ -103,10 +93,11 @@ def derive(data: BaseModel, rules: DeriveRules) -> Derived:
     if isinstance(data, ev.SeatsChanged):
         return Derived([_m("seats.full_time", "set", data.full_time)], "", stored)
     if isinstance(data, ev.StorageMeasured):
-        return Derived([_m("storage.data_kb", "set", rules.storage_kb(data.objects))], "",
-                       stored)
+        return Derived([_m("storage.data.bytes", "set", rules.storage_bytes(data.objects))],
+                       "", stored)
     if isinstance(data, ev.AttachmentStored | ev.AttachmentDeleted):
         sign = 1 if isinstance(data, ev.AttachmentStored) else -1
-        return Derived([_m("storage.attachments_kb", "delta",
-                           sign * rules.attachment_kb(data.bytes))], data.attachment_id, stored)
+        return Derived([_m("storage.attachments.bytes", "delta",
+                           sign * rules.attachment_bytes(data.bytes))], data.attachment_id,
+                       stored)
     return Derived([], "", stored)  # account events: logged, no meters

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pricing.sms_rates import UnknownCountry
 from schemas.events import ACCOUNT_TYPES
 from schemas.records import MeteredEvent, RejectedEvent, RejectReason
 from stream_processors.accounts import AccountState, apply_account_event
@@ -101,7 +102,12 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
                                        f"cycle {cycle.id} closed for events at "
                                        f"{(cycle.end + policy.allowed_lateness).isoformat()}",
                                        raw, event), state=new_state, state_changed=changed)
-    derived = derive(data, rules)
+    try:
+        derived = derive(data, rules)
+    except UnknownCountry as exc:
+        return Outcome(rejected=reject(meta, RejectReason.UNKNOWN_COUNTRY,
+                                       f"no SMS credit rate for {exc.args[0]!r}", raw, event),
+                       state=new_state, state_changed=changed)
     metered = MeteredEvent(
         account=event.subject, source=event.source, id=event.id, type=event.type,
         time=event.time, cycle_start=cycle.start, cycle_end=cycle.end, meters=derived.meters,

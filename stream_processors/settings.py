@@ -33,6 +33,8 @@ class ProcessorSettings(BaseSettings):
     allowed_lateness_h: float = Field(24.0, ge=0)
     max_future_s: float = Field(300.0, ge=0)
     dedup_window: int = Field(500_000, ge=0)
+    rate_pricebook: str = Field("marketing_tiers",
+                                description="Price book (name or path) of the SMS rate table.")
 
     @property
     def allowed_lateness(self) -> timedelta:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from infra.topics import ensure_topics
 from projections.client import open_client
@@ -92,7 +93,9 @@ class Pipeline:
     def committed(self, group: str, topic: str) -> dict[int, int]:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
-            offsets = admin.list_consumer_group_offsets(group)
+            offsets = admin.list_group_offsets(group).get(group, {})
+        except KafkaError:  # coordinator not ready yet: nothing committed we can see
+            return {}
         finally:
             admin.close()
         return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-SMS_RATES = {"US": 1, "CA": 3, "GB": 4}
+SMS_RATES = {"US": 1, "CA": 3, "GB": 5}  # as in the marketing_tiers price book
 KB = {"company": Decimal("0.1"), "customer": Decimal("0.1"), "conversation": Decimal("0.5"),
       "message": Decimal("0.2"), "note": Decimal("0.2"), "event": Decimal("0.07")}
 BAD_REASONS = [
@@ -185,7 +185,7 @@ def _usage(rng: random.Random, carts: dict[str, set[str]], profiles: dict[str, b
     roll = rng.random()
     if roll < 0.25:
         n = rng.randint(1, 5)
-        return "email.sent", {"count": n}, [("emails", "sum", Decimal(n), "")]
+        return "email.sent", {"count": n}, [("email.sent", "sum", Decimal(n), "")]
     if roll < 0.35:
         country = rng.choice(list(SMS_RATES))
         segs = rng.randint(1, 3)
@@ -245,17 +245,17 @@ def _usage(rng: random.Random, carts: dict[str, set[str]], profiles: dict[str, b
         objects = {k: rng.randint(0, 10_000) for k in rng.sample(sorted(KB), 3)}
         kb = sum((KB[k] * n for k, n in objects.items()), Decimal(0))
         return "storage.measured", {"objects": objects}, \
-            [("storage.data_kb", "set", kb, "")]
+            [("storage.data.bytes", "set", kb * 1000, "")]
     if attachments and rng.random() < 0.4:
         aid = rng.choice(sorted(attachments))
         size = attachments.pop(aid)
         return "attachment.deleted", {"attachment_id": aid, "bytes": size}, \
-            [("storage.attachments_kb", "delta", Decimal(-((size + 999) // 1000)), aid)]
+            [("storage.attachments.bytes", "delta", Decimal(-((size + 999) // 1000) * 1000), aid)]
     aid = f"a-{salt}-{rng.randrange(10**9)}"
     size = rng.randint(1, 3_000_000)
     attachments[aid] = size
     return "attachment.stored", {"attachment_id": aid, "bytes": size}, \
-        [("storage.attachments_kb", "delta", Decimal((size + 999) // 1000), aid)]
+        [("storage.attachments.bytes", "delta", Decimal((size + 999) // 1000 * 1000), aid)]
 
 
 def _bad(reason: str, account: str, t: datetime, c1_end: datetime, eid: str,
