@@ -16,7 +16,11 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> list[str]:
         wanted = [t for t in topics.all() if t not in existing]
         if wanted:
             try:
-                admin.create_topics([NewTopic(t, partitions, 1) for t in wanted])
+                admin.create_topics([
+                    NewTopic(t, partitions, 1,
+                             topic_configs={"cleanup.policy": "compact"}
+                             if t in topics.compacted() else {})
+                    for t in wanted])
             except TopicAlreadyExistsError:
                 pass
         return wanted

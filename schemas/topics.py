@@ -18,6 +18,11 @@ class Topics:
         return self._t("metering.events")
 
     @property
+    def accounts(self) -> str:
+        """Compacted: the latest state of every account, written by the processors."""
+        return self._t("metering.accounts")
+
+    @property
     def metered(self) -> str:
         return self._t("usage.metered")
 
@@ -38,5 +43,8 @@ class Topics:
         return self._t("billing.invoices")
 
     def all(self) -> list[str]:
-        return [self.events, self.metered, self.rejected, self.alerts, self.decisions,
-                self.invoices]
+        return [self.events, self.accounts, self.metered, self.rejected, self.alerts,
+                self.decisions, self.invoices]
+
+    def compacted(self) -> set[str]:
+        return {self.accounts}

@@ -6,6 +6,7 @@ batches (one message per input partition range) and rejections, store account st
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -13,13 +14,14 @@ from typing import Any
 import faust
 import structlog
 
+from pricing.pricebook import PriceBook
+from pricing.sms_rates import sms_rate
 from schemas.records import MeteredBatch, MeteredEvent, RejectedEvent, RejectReason
 from schemas.topics import Topics
+from stream_processors.account_store import AccountStore
 from stream_processors.accounts import AccountState
 from stream_processors.derive import DeriveRules
 from stream_processors.process import Deduplicator, Outcome, Policy, process_record
-from pricing.pricebook import PriceBook
-from pricing.sms_rates import sms_rate
 from stream_processors.runtime import create_app, retry_forever
 from stream_processors.settings import ProcessorSettings
 from stream_processors.validate import RecordMeta, reject
@@ -39,31 +41,21 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     events = app.topic(topics.events, partitions=partitions)
     metered = app.topic(topics.metered, partitions=partitions)
     rejected = app.topic(topics.rejected, partitions=partitions)
-    accounts = app.Table("accounts", default=None, partitions=partitions,
-                         schema=faust.Schema(key_serializer="raw", value_serializer="json"),
-                         use_partitioner=True)
+    accounts_topic = app.topic(topics.accounts, partitions=partitions)
+    store = AccountStore(bootstrap, topics.accounts)
+
+    @app.on_partitions_assigned.connect
+    async def _reload_on_rebalance(*_: Any, **__: Any) -> None:
+        store.stale = True
     rules = DeriveRules(sms_rate=lambda country, channel: sms_rate(rate_book, country,
                                                                    channel))  # type: ignore[arg-type]
     policy = Policy(settings.allowed_lateness, settings.max_future)
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
-    parsed: dict[str, tuple[Any, AccountState]] = {}
-
-    def lookup(account: str) -> AccountState | None:
-        raw = accounts.get(account.encode())
-        if not raw:
-            return None
-        hit = parsed.get(account)
-        if hit is not None and hit[0] is raw:  # the table still holds what we parsed
-            return hit[1]
-        state = AccountState.model_validate(raw)
-        parsed[account] = (raw, state)
-        return state
-
     def decide(message: Any) -> Outcome:
         meta = _meta(message)
         raw = message.value if isinstance(message.value, bytes) else b""
         try:
-            return process_record(raw, meta, message.key, lookup, rules, policy, dedup)
+            return process_record(raw, meta, message.key, store.get, rules, policy, dedup)
         except Exception as exc:  # a bug must not drop the event silently
             log.exception("processing_error", partition=meta.partition, offset=meta.offset)
             return Outcome(rejected=reject(meta, RejectReason.PROCESSING_ERROR, repr(exc), raw))
@@ -71,9 +63,13 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     @app.agent(events, concurrency=1)
     async def process(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
+            if store.stale:
+                await retry_forever("load_accounts", lambda: asyncio.to_thread(store.load),
+                                    lambda: app.should_stop)
             groups: dict[int, list[MeteredEvent]] = defaultdict(list)
             bounds: dict[int, list[int]] = {}
             rejections: list[RejectedEvent] = []
+            state_writes: dict[str, AccountState] = {}
             for event in batch:
                 message = event.message
                 outcome = decide(message)
@@ -84,12 +80,17 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                 if outcome.rejected is not None:
                     rejections.append(outcome.rejected)
                 if outcome.state_changed and outcome.state is not None:
-                    accounts[message.key] = outcome.state.to_json()
+                    account = outcome.state_account
+                    store.put(account, outcome.state)
+                    state_writes[account] = outcome.state
             for partition, (first, last) in bounds.items():
                 for out in split_batch(topics.events, partition, first, last,
                                        groups.get(partition, [])):
                     await _send(metered, str(partition).encode(),
                                 out.model_dump_json().encode(), app)
+            for account, state in state_writes.items():
+                await _send(accounts_topic, account.encode(), state.model_dump_json().encode(),
+                            app)
             for r in rejections:
                 await _send(rejected, r.account.encode() or None,
                             r.model_dump_json().encode(), app)

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pydantic import BaseModel
+
 from pricing.sms_rates import UnknownCountry
+from schemas.envelope import CloudEvent
 from schemas.events import ACCOUNT_TYPES
 from schemas.records import MeteredEvent, RejectedEvent, RejectReason
 from stream_processors.accounts import AccountState, apply_account_event
@@ -33,7 +36,9 @@ class Outcome:
     metered: MeteredEvent | None = None
     rejected: RejectedEvent | None = None
     state: AccountState | None = None
+    """The account's new state, when `state_changed`."""
     state_changed: bool = False
+    state_account: str = ""
     duplicate: bool = False
 
 
@@ -71,50 +76,56 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     if isinstance(decoded, RejectedEvent):
         return Outcome(rejected=decoded)
     event, data = decoded.event, decoded.data
+
+    def rejected(reason: RejectReason, detail: str) -> Outcome:
+        return Outcome(rejected=reject(meta, reason, detail, raw, event))
+
     if key is not None and key != event.subject.encode():
-        return Outcome(rejected=reject(meta, RejectReason.KEY_MISMATCH,
-                                       "the record key must be the account id (subject)",
-                                       raw, event))
-    state = states(event.subject)
+        return rejected(RejectReason.KEY_MISMATCH,
+                        "the record key must be the account id (subject)")
     if dedup is not None and dedup.is_duplicate(event.subject, event.source, event.id,
                                                 meta.offset):
-        return Outcome(state=state, duplicate=True)
+        return Outcome(duplicate=True)
     if event.time > meta.timestamp + policy.max_future:
-        return Outcome(rejected=reject(meta, RejectReason.FUTURE_TIMESTAMP,
-                                       f"time {event.time.isoformat()} is ahead of receipt "
-                                       f"{meta.timestamp.isoformat()}", raw, event), state=state)
-    new_state = state
-    changed = False
+        return rejected(RejectReason.FUTURE_TIMESTAMP,
+                        f"time {event.time.isoformat()} is ahead of receipt "
+                        f"{meta.timestamp.isoformat()}")
+    state = states(event.subject)
+    changed: AccountState | None = None
     if event.type in ACCOUNT_TYPES:
-        new_state = apply_account_event(state, data, event.time, meta.offset)  # type: ignore[arg-type]
-        changed = new_state is not state
-    if new_state is None or meta.offset < new_state.subscribed_offset:
-        return Outcome(rejected=reject(meta, RejectReason.UNKNOWN_ACCOUNT,
-                                       f"no subscription for account {event.subject[:128]!r}",
-                                       raw, event), state=state)
-    if event.time < new_state.subscribed_at:
-        return Outcome(rejected=reject(meta, RejectReason.BEFORE_SUBSCRIPTION,
-                                       "event time is before the account's subscription",
-                                       raw, event), state=new_state, state_changed=changed)
-    cycle = new_state.cycle_for(event.time)
-    if event.type not in ACCOUNT_TYPES and meta.timestamp >= cycle.end + policy.allowed_lateness:
-        return Outcome(rejected=reject(meta, RejectReason.TOO_LATE,
-                                       f"cycle {cycle.id} closed for events at "
-                                       f"{(cycle.end + policy.allowed_lateness).isoformat()}",
-                                       raw, event), state=new_state, state_changed=changed)
+        after = apply_account_event(state, data, event.time, meta.offset)  # type: ignore[arg-type]
+        if after is not state:
+            changed = state = after
+    if state is None or meta.offset < state.subscribed_offset:
+        return rejected(RejectReason.UNKNOWN_ACCOUNT,
+                        f"no subscription for account {event.subject[:128]!r}")
+    outcome = _accept(raw, meta, event, data, state, rules, policy)
+    if changed is not None:  # an account event: its state is stored whatever else happens
+        return Outcome(metered=outcome.metered, rejected=outcome.rejected, state=changed,
+                       state_changed=True, state_account=event.subject)
+    return outcome
+
+
+def _accept(raw: bytes, meta: RecordMeta, event: CloudEvent, data: BaseModel,
+            state: AccountState, rules: DeriveRules, policy: Policy) -> Outcome:
+    def rejected(reason: RejectReason, detail: str) -> Outcome:
+        return Outcome(rejected=reject(meta, reason, detail, raw, event))
+
+    if event.time < state.subscribed_at:
+        return rejected(RejectReason.BEFORE_SUBSCRIPTION,
+                        "event time is before the account's subscription")
+    cycle = state.cycle_for(event.time)
+    closes = cycle.end + policy.allowed_lateness
+    if event.type not in ACCOUNT_TYPES and meta.timestamp >= closes:
+        return rejected(RejectReason.TOO_LATE,
+                        f"cycle {cycle.id} closed for events at {closes.isoformat()}")
     try:
         derived = derive(data, rules)
     except UnknownCountry as exc:
-        return Outcome(rejected=reject(meta, RejectReason.UNKNOWN_COUNTRY,
-                                       f"no SMS credit rate for {exc.args[0]!r}", raw, event),
-                       state=new_state, state_changed=changed)
-    metered = MeteredEvent(
+        return rejected(RejectReason.UNKNOWN_COUNTRY, f"no SMS credit rate for {exc.args[0]!r}")
+    return Outcome(metered=MeteredEvent(
         account=event.subject, source=event.source, id=event.id, type=event.type,
         time=event.time, cycle_start=cycle.start, cycle_end=cycle.end, meters=derived.meters,
         dim=derived.dim, data=derived.stored_data, partition=meta.partition,
         offset=meta.offset, received_at=meta.timestamp,
-    )
-    return Outcome(metered=metered, state=new_state, state_changed=changed)
-
-
-
+    ))

@@ -22,7 +22,10 @@ T = TypeVar("T")
 EXIT_UNACKED = 75
 
 
-def create_app(app_id: str, bootstrap: str, partitions: int, **extra: Any) -> faust.App:
+def create_app(app_id: str, bootstrap: str, partitions: int, session_timeout_s: float = 10.0,
+               **extra: Any) -> faust.App:
+    """A faust app with at-least-once settings; a short session timeout lets a restarted
+    worker take its partitions back quickly after a kill -9."""
     return faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -42,6 +45,8 @@ def create_app(app_id: str, bootstrap: str, partitions: int, **extra: Any) -> fa
         broker_commit_interval=1.0,
         stream_buffer_maxsize=20_000,
         stream_wait_empty=False,
+        broker_session_timeout=session_timeout_s,
+        broker_heartbeat_interval=max(1.0, session_timeout_s / 4),
         **extra,
     )
 

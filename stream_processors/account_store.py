@@ -1,0 +1,76 @@
+"""Account state kept in a compacted Kafka topic, owned by this project (no faust table).
+
+Each processor holds every account's latest state in memory. It loads the whole
+compacted topic at start and again after every rebalance (before it processes the next
+batch), so partitions that move between workers arrive with the state their previous
+owner wrote. The previous owner's writes are flushed before its offsets commit; a write
+that lands ahead of the committed offset is recognised by the `last_offset` inside the
+state record (see accounts.py), so a replay never applies an account event twice.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from kafka import KafkaConsumer, TopicPartition
+
+from stream_processors.accounts import AccountState
+
+log = structlog.get_logger(__name__)
+
+
+class AccountStore:
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._states: dict[str, AccountState] = {}
+        self.stale = True
+
+    def get(self, account: str) -> AccountState | None:
+        return self._states.get(account)
+
+    def put(self, account: str, state: AccountState) -> None:
+        self._states[account] = state
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def load(self, timeout: float = 120.0) -> int:
+        """Read the compacted topic from its beginning to its current end (blocking)."""
+        started = time.monotonic()
+        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                 group_id=None, auto_offset_reset="earliest")
+        try:
+            deadline = started + timeout
+            parts = None
+            while parts is None and time.monotonic() < deadline:
+                parts = consumer.partitions_for_topic(self._topic)
+                if parts is None:
+                    time.sleep(0.2)
+            tps = [TopicPartition(self._topic, p) for p in sorted(parts or ())]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            end = consumer.end_offsets(tps)
+            states: dict[str, AccountState] = {}
+            remaining = {tp for tp in tps if end[tp] > 0}
+            while remaining:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"account state not loaded in {timeout}s")
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        key = record.key.decode()
+                        if record.value is None:
+                            states.pop(key, None)
+                        else:
+                            states[key] = AccountState.model_validate_json(record.value)
+                for tp in list(remaining):
+                    if consumer.position(tp) >= end[tp]:
+                        remaining.discard(tp)
+        finally:
+            consumer.close()
+        self._states = states
+        self.stale = False
+        log.info("accounts.loaded", accounts=len(states),
+                 seconds=round(time.monotonic() - started, 3))
+        return len(states)
