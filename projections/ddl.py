@@ -1,5 +1,9 @@
 """Schema migrations, applied idempotently at start.
 
+Counters and peaks are views over the deduplicated usage log (FINAL), so they are exact
+under any number of replays. cycle_peaks covers every cycle in which the account has any
+event: a gauge with no change in a cycle carries its level in (opening = peak = end).
+
 Identifiers (database, cluster, engine names) are templated; values never are. The same
 statements serve chdb and a server; with a cluster set, engines become Replicated* and
 every statement runs ON CLUSTER.
@@ -86,17 +90,36 @@ WITH levels AS (
     WHERE kind IN ('delta', 'set')
     WINDOW w AS (PARTITION BY account, meter ORDER BY event_time, q, source, id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+active AS (
+    SELECT account, meter, cycle_start, cycle_end,
+           argMin(before, (event_time, q, source, id)) AS opening,
+           greatest(opening, max(level)) AS peak,
+           argMax(level, (event_time, q, source, id)) AS end_value,
+           count() AS events
+    FROM levels
+    GROUP BY account, meter, cycle_start, cycle_end
+),
+cycles AS (
+    SELECT DISTINCT account, cycle_start, cycle_end FROM {db}.usage_log FINAL
+),
+carried AS (
+    SELECT c.account AS account, l.meter AS meter, c.cycle_start AS cycle_start,
+           c.cycle_end AS cycle_end,
+           argMax(l.level, (l.event_time, l.q, l.source, l.id)) AS carried_level
+    FROM cycles AS c INNER JOIN levels AS l ON l.account = c.account
+    WHERE l.event_time < c.cycle_start
+    GROUP BY c.account, l.meter, c.cycle_start, c.cycle_end
 )
-SELECT account, meter, cycle_start, cycle_end,
-       argMin(before, (event_time, q, source, id)) AS opening,
-       greatest(opening, max(level)) AS peak,
-       argMax(level, (event_time, q, source, id)) AS end_value,
-       count() AS events
-FROM levels
-GROUP BY account, meter, cycle_start, cycle_end
+SELECT account, meter, cycle_start, cycle_end, opening, peak, end_value, events FROM active
+UNION ALL
+SELECT account, meter, cycle_start, cycle_end, carried_level AS opening,
+       carried_level AS peak, carried_level AS end_value, toUInt64(0) AS events
+FROM carried
+WHERE carried_level != 0
+  AND (account, meter, cycle_start) NOT IN (SELECT account, meter, cycle_start FROM active)
 """),
 ]
-
 
 def statements(settings: ClickHouseSettings) -> list[tuple[str, str]]:
     """(name, SQL) for every migration, in order, rendered for the target."""

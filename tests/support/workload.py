@@ -91,6 +91,9 @@ class Workload:
                 if kind in ("delta", "set"):
                     series[(g.account, meter)].append((g.t, q, g.source, g.id, kind))
         out: dict[tuple[str, datetime, str], tuple[Decimal, Decimal]] = {}
+        cycles: dict[str, set[datetime]] = defaultdict(set)
+        for g in self.good.values():
+            cycles[g.account].add(oracle_cycle(self.anchors[g.account], g.t)[0])
         for (account, meter), rows in series.items():
             rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
             level = Decimal(0)
@@ -101,6 +104,16 @@ class Workload:
                 key = (account, start, meter)
                 peak, _ = out.get(key, (before, before))
                 out[key] = (max(peak, before, level), level)
+            # cycles of the account with no change of this gauge carry its level through
+            for start in sorted(cycles[account]):
+                if (account, start, meter) in out:
+                    continue
+                earlier = [r for r in rows if r[0] < start]
+                carried = Decimal(0)
+                for t, q, _, _, kind in earlier:
+                    carried = carried + q if kind == "delta" else q
+                if carried != 0:
+                    out[(account, start, meter)] = (carried, carried)
         return out
 
     def expected_rejections(self) -> list[str]:
