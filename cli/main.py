@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +13,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from cli import logs
+
+if TYPE_CHECKING:
+    import faust
+
+    from stream_processors.settings import KafkaSettings
 
 app = typer.Typer(help="Usage metering pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -28,7 +32,7 @@ def _fail(message: str, hint: str) -> None:
     raise typer.Exit(2)
 
 
-def _kafka():  # type: ignore[no-untyped-def]
+def _kafka() -> KafkaSettings:
     from stream_processors.settings import KafkaSettings
 
     return KafkaSettings()
@@ -115,7 +119,7 @@ def sink() -> None:
         ch.close()
 
 
-def _run_faust(faust_app: object) -> None:
+def _run_faust(faust_app: faust.App) -> None:
     import faust
 
     w = faust.Worker(faust_app, loglevel="WARNING", quiet=True, redirect_stdouts=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -15,14 +17,12 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> list[str]:
         existing = set(admin.list_topics())
         wanted = [t for t in topics.all() if t not in existing]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
                 admin.create_topics([
                     NewTopic(t, partitions, 1,
                              topic_configs={"cleanup.policy": "compact"}
                              if t in topics.compacted() else {})
                     for t in wanted])
-            except TopicAlreadyExistsError:
-                pass
         return wanted
     finally:
         admin.close()

@@ -62,7 +62,8 @@ def progress(db: str, topic: str) -> Query:
 
 
 def _filters(account: str | None, cycle_start: datetime | None) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
     if account is not None:
         clauses.append("account = {account:String}")
         params["account"] = account

@@ -33,7 +33,7 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
         await retry_forever(what, lambda: clickhouse.call(fn), lambda: app.should_stop)
 
     @app.agent(metered, concurrency=1)
-    async def sink_metered(stream: faust.StreamT[bytes]) -> None:
+    async def sink_metered(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
             per_partition: dict[int, list[Any]] = defaultdict(list)
             for event in batch:
@@ -60,7 +60,7 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
                 await write("write_metered", write_batch)
 
     @app.agent(rejected, concurrency=1)
-    async def sink_rejected(stream: faust.StreamT[bytes]) -> None:
+    async def sink_rejected(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(settings.batch_max * 20, settings.batch_within_s):
             per_partition: dict[int, list[Any]] = defaultdict(list)
             for event in batch:

@@ -61,7 +61,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
             return Outcome(rejected=reject(meta, RejectReason.PROCESSING_ERROR, repr(exc), raw))
 
     @app.agent(events, concurrency=1)
-    async def process(stream: faust.StreamT[bytes]) -> None:
+    async def process(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
             if store.stale:
                 await retry_forever("load_accounts", lambda: asyncio.to_thread(store.load),

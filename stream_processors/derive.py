@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from pricing import sms
 from pricing.storage import attachment_kb, storage_bytes
 from schemas import events as ev
-from schemas.records import MeterValue
+from schemas.records import MeterKind, MeterValue
 
 ONE = Decimal(1)
 
@@ -54,8 +54,8 @@ class Derived:
     """Event data as stored: message bodies are replaced by their segment count."""
 
 
-def _m(meter: str, kind: str, quantity: Decimal | int) -> MeterValue:
-    return MeterValue(meter=meter, kind=kind, quantity=Decimal(quantity))  # type: ignore[arg-type]
+def _m(meter: str, kind: MeterKind, quantity: Decimal | int) -> MeterValue:
+    return MeterValue(meter=meter, kind=kind, quantity=Decimal(quantity))
 
 
 def derive(data: BaseModel, rules: DeriveRules) -> Derived:
@@ -93,7 +93,7 @@ def derive(data: BaseModel, rules: DeriveRules) -> Derived:
     if isinstance(data, ev.SeatsChanged):
         return Derived([_m("seats.full_time", "set", data.full_time)], "", stored)
     if isinstance(data, ev.StorageMeasured):
-        return Derived([_m("storage.data.bytes", "set", rules.storage_bytes(data.objects))],
+        return Derived([_m("storage.data.bytes", "set", rules.storage_bytes({str(k): n for k, n in data.objects.items()}))],
                        "", stored)
     if isinstance(data, ev.AttachmentStored | ev.AttachmentDeleted):
         sign = 1 if isinstance(data, ev.AttachmentStored) else -1

@@ -110,7 +110,7 @@ class Workload:
                     continue
                 earlier = [r for r in rows if r[0] < start]
                 carried = Decimal(0)
-                for t, q, _, _, kind in earlier:
+                for _t, q, _, _, kind in earlier:
                     carried = carried + q if kind == "delta" else q
                 if carried != 0:
                     out[(account, start, meter)] = (carried, carried)

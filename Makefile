@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KAFKA_LIBS := .cache/kafka-libs
+PYTEST_ARGS ?=
+
+.PHONY: run test lint unit integration bench schemas deps system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  echo "installing a JDK and Maven (Debian packages)"; \
+	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null; }
+
+$(KAFKA_LIBS)/.resolved: infra/pom.xml | system-deps
+	mvn -q -B -f infra/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
+	cp infra/pom.xml $(KAFKA_LIBS)/.resolved
+
+deps: $(STAMP) $(KAFKA_LIBS)/.resolved
+
+run: deps
+	$(BIN)/metering run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: deps lint
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/pricing -q
+
+integration: deps
+	$(BIN)/pytest tests/integration -q
+
+bench: deps
+	$(BIN)/python -m bench.e2e
+
+schemas: $(STAMP)
+	$(BIN)/metering schemas export
+
+clean:
+	rm -rf var .cache $(VENV)

@@ -1,0 +1,43 @@
+"""Read the ClickHouse cycle views into `AggregateRows` (the shape the memory aggregator gives).
+
+SQL text with bound parameters only (the database name is a validated identifier).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from projections.aggregate_rows import AggregateRows, CounterRow, PeakRow, utc
+from projections.queries import Query
+
+
+def counters_query(db: str, account: str | None = None) -> Query:
+    where, params = ("", {}) if account is None else (
+        " WHERE account = {account:String}", {"account": account})
+    return Query(
+        f"SELECT account, cycle_start, cycle_end, meter, value, events "
+        f"FROM {db}.cycle_counters{where} ORDER BY account, cycle_start, meter", params)
+
+
+def peaks_query(db: str, account: str | None = None) -> Query:
+    where, params = ("", {}) if account is None else (
+        " WHERE account = {account:String}", {"account": account})
+    return Query(
+        f"SELECT account, cycle_start, cycle_end, meter, opening, peak, end_value, events "
+        f"FROM {db}.cycle_peaks{where} ORDER BY account, cycle_start, meter", params)
+
+
+def read_aggregates(client: Any, db: str, account: str | None = None) -> AggregateRows:
+    """Every counter and peak row of the views (optionally of one account)."""
+    counters = [
+        CounterRow(a, utc(start), utc(end), meter, Decimal(value), int(events))
+        for a, start, end, meter, value, events in counters_query(db, account).rows(client)
+    ]
+    peaks = [
+        PeakRow(a, utc(start), utc(end), meter, Decimal(opening), Decimal(peak),
+                Decimal(end_value), int(events))
+        for a, start, end, meter, opening, peak, end_value, events
+        in peaks_query(db, account).rows(client)
+    ]
+    return AggregateRows.of(counters, peaks)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pricing.pricebook_loader import load_pricebook
+from pricing.sms_rates import sms_rate
+from stream_processors.accounts import AccountState
+from stream_processors.derive import DeriveRules
+from stream_processors.process import Deduplicator, Outcome, Policy, process_record
+from stream_processors.validate import RecordMeta
+
+BOOK = load_pricebook("marketing_tiers")
+RULES = DeriveRules(sms_rate=lambda c, ch: sms_rate(BOOK, c, ch))  # type: ignore[arg-type]
+
+
+def event(etype: str, data: dict[str, Any], *, account: str = "acc", eid: str = "e1",
+          time: str = "2026-03-10T12:00:00Z", **extra: Any) -> bytes:
+    doc = {"specversion": "1.0", "id": eid, "source": "urn:s", "type": etype,
+           "subject": account, "time": time, "data": data, **extra}
+    return json.dumps(doc).encode()
+
+
+def meta(offset: int = 0, received: str = "2026-03-10T12:00:01Z") -> RecordMeta:
+    return RecordMeta("events", 0, offset, datetime.fromisoformat(received).astimezone(UTC))
+
+
+class Harness:
+    """Feeds records through process_record with a dict-backed account store."""
+
+    def __init__(self, policy: Policy | None = None, dedup: bool = True) -> None:
+        self.states: dict[str, AccountState] = {}
+        self.policy = policy or Policy()
+        self.dedup = Deduplicator() if dedup else None
+        self.offset = 0
+
+    def feed(self, raw: bytes, received: str = "2026-03-10T12:00:01Z",
+             key: bytes | None = None, offset: int | None = None) -> Outcome:
+        if offset is None:
+            offset = self.offset
+            self.offset += 1
+        doc_key = key if key is not None else _subject(raw)
+        out = process_record(raw, meta(offset, received), doc_key, self.states.get, RULES,
+                             self.policy, self.dedup)
+        if out.state_changed and out.state is not None:
+            self.states[out.state_account] = out.state
+        return out
+
+    def subscribe(self, account: str = "acc", time: str = "2026-01-31T00:00:00Z",
+                  anchor: str | None = None) -> Outcome:
+        data: dict[str, Any] = {"product": "email", "plan": "p"}
+        if anchor:
+            data["anchor"] = anchor
+        return self.feed(event("account.subscribed", data, account=account,
+                               eid=f"sub-{account}", time=time), received=time)
+
+
+def _subject(raw: bytes) -> bytes | None:
+    try:
+        s = json.loads(raw).get("subject")
+    except Exception:
+        return None
+    return s.encode() if isinstance(s, str) else None
