@@ -13,6 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from cli import logs
+from cli.rate import register as _register_rate
 
 if TYPE_CHECKING:
     import faust
@@ -23,6 +24,7 @@ app = typer.Typer(help="Usage metering pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 schemas_app = typer.Typer(help="Event JSON Schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
+_register_rate(app)
 out = Console()
 err = Console(stderr=True)
 

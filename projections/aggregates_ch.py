@@ -11,21 +11,26 @@ from typing import Any
 from projections.aggregate_rows import AggregateRows, CounterRow, PeakRow, utc
 from projections.queries import Query
 
+COUNTER_COLUMNS = "account, cycle_start, cycle_end, meter, value, events"
+PEAK_COLUMNS = "account, cycle_start, cycle_end, meter, opening, peak, end_value, events"
+
+
+def _view_query(db: str, view: str, columns: str, account: str | None) -> Query:
+    parts = ["SELECT", columns, "FROM", f"{db}.{view}"]
+    params: dict[str, str] = {}
+    if account is not None:
+        parts.append("WHERE account = {account:String}")
+        params["account"] = account
+    parts.append("ORDER BY account, cycle_start, meter")
+    return Query(" ".join(parts), dict(params))
+
 
 def counters_query(db: str, account: str | None = None) -> Query:
-    where, params = ("", {}) if account is None else (
-        " WHERE account = {account:String}", {"account": account})
-    return Query(
-        f"SELECT account, cycle_start, cycle_end, meter, value, events "
-        f"FROM {db}.cycle_counters{where} ORDER BY account, cycle_start, meter", params)
+    return _view_query(db, "cycle_counters", COUNTER_COLUMNS, account)
 
 
 def peaks_query(db: str, account: str | None = None) -> Query:
-    where, params = ("", {}) if account is None else (
-        " WHERE account = {account:String}", {"account": account})
-    return Query(
-        f"SELECT account, cycle_start, cycle_end, meter, opening, peak, end_value, events "
-        f"FROM {db}.cycle_peaks{where} ORDER BY account, cycle_start, meter", params)
+    return _view_query(db, "cycle_peaks", PEAK_COLUMNS, account)
 
 
 def read_aggregates(client: Any, db: str, account: str | None = None) -> AggregateRows:

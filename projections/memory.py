@@ -13,7 +13,10 @@ It mirrors `projections/ddl.py`:
   level is its quantity; `before` is the level just before it (for `set`: the previous
   reading, 0 at first). Per (account, cycle, meter): opening = `before` of the cycle's
   first reading, peak = max(opening, levels in the cycle), end = level of its last one.
-  A cycle in which a gauge has no reading has no row (as in the view).
+  A cycle of the account (any event of the account falls in it, with or without meters)
+  in which a gauge has no reading carries its level in: opening = peak = end = the level
+  of the last reading before the cycle's start, `events` = 0, and no row when that level
+  is 0 (the view's `carried` part). A cycle without any event of the account has no row.
 
 `cycle_of` regroups events into other cycles (e.g. a product's calendar month) with the
 same semantics; by default an event belongs to the cycle the stream assigned it.
@@ -111,8 +114,10 @@ def peak_rows(events: Iterable[MeteredEvent], cycle_of: CycleOf = stream_cycle
               ) -> list[PeakRow]:
     """`cycle_peaks` over already deduplicated events."""
     series: dict[tuple[str, str], list[_Reading]] = {}
+    cycles: dict[str, set[tuple[datetime, datetime]]] = {}
     for event in events:
         cycle = cycle_of(event)
+        cycles.setdefault(event.account, set()).add(cycle)
         for value in event.meters:
             if value.kind in ("delta", "set"):
                 series.setdefault((event.account, value.meter), []).append(
@@ -121,19 +126,33 @@ def peak_rows(events: Iterable[MeteredEvent], cycle_of: CycleOf = stream_cycle
     rows: list[PeakRow] = []
     for (account, meter), readings in series.items():
         readings.sort(key=_Reading.order)
-        level, previous = ZERO, ZERO
+        levels = _levels(readings)
         groups: dict[tuple[datetime, datetime], list[tuple[Decimal, Decimal]]] = {}
-        for r in readings:
-            running = level + r.quantity
-            if r.kind == "delta":
-                before, now = running - r.quantity, running
-            else:
-                before, now = previous, r.quantity
-            level, previous = running, r.quantity
-            groups.setdefault(r.cycle, []).append((before, now))
+        for r, pair in zip(readings, levels, strict=True):
+            groups.setdefault(r.cycle, []).append(pair)
         for (start, end), items in groups.items():
             opening = items[0][0]
             peak = max([opening, *(now for _, now in items)])
             rows.append(PeakRow(account, start, end, meter, opening, peak, items[-1][1],
                                 len(items)))
+        for start, end in cycles[account] - groups.keys():
+            earlier = [now for r, (_, now) in zip(readings, levels, strict=True)
+                       if r.time < start]
+            if earlier and earlier[-1] != ZERO:
+                level = earlier[-1]
+                rows.append(PeakRow(account, start, end, meter, level, level, level, 0))
     return rows
+
+
+def _levels(readings: list[_Reading]) -> list[tuple[Decimal, Decimal]]:
+    """(level before, level after) of each reading, in order (the view's window)."""
+    result = []
+    running, previous = ZERO, ZERO
+    for r in readings:
+        level = running + r.quantity
+        if r.kind == "delta":
+            result.append((running, level))
+        else:
+            result.append((previous, r.quantity))
+        running, previous = level, r.quantity
+    return result

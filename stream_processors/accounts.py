@@ -8,7 +8,8 @@ events older than the subscription's offset are treated as before the account ex
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,26 +44,32 @@ class AccountState(BaseModel):
     products: dict[str, ProductPlan] = Field(default_factory=dict)
 
     def cycle_for(self, t: datetime) -> Cycle:
-        return cycle_containing(self.anchor, t)
+        return _cycle_on_day(self.anchor, t.astimezone(UTC).date())
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+@lru_cache(maxsize=65_536)
+def _cycle_on_day(anchor: date, day: date) -> Cycle:
+    """Cycle boundaries fall at midnight UTC, so the cycle depends on the day alone."""
+    return cycle_containing(anchor, datetime.combine(day, time(0), tzinfo=UTC))
 
 
 AccountData = AccountSubscribed | AccountPlanChangeRequested | AccountSettingsChanged | \
     AccountCancelled
 
 
-def apply_account_event(state: AccountState | None, data: AccountData, time: datetime,
+def apply_account_event(state: AccountState | None, data: AccountData, at: datetime,
                         offset: int) -> AccountState | None:
     """The state after one account event; replays (offset <= last_offset) change nothing."""
     if state is not None and offset <= state.last_offset:
         return state
     if isinstance(data, AccountSubscribed):
-        plan = ProductPlan(plan=data.plan, since=time, pricebook=data.pricebook)
+        plan = ProductPlan(plan=data.plan, since=at, pricebook=data.pricebook)
         if state is None:
-            return AccountState(anchor=data.anchor or time.date(), subscribed_offset=offset,
-                                subscribed_at=time, last_offset=offset,
+            return AccountState(anchor=data.anchor or at.date(), subscribed_offset=offset,
+                                subscribed_at=at, last_offset=offset,
                                 products={data.product: plan})
         return state.model_copy(update={"last_offset": offset,
                                         "products": {**state.products, data.product: plan}})
@@ -74,7 +81,7 @@ def apply_account_event(state: AccountState | None, data: AccountData, time: dat
         if current is not None:
             # The plan timeline (pricing) decides when it takes effect; the stream records it.
             products[data.product] = current.model_copy(update={"plan": data.plan,
-                                                                 "since": time})
+                                                                 "since": at})
     elif isinstance(data, AccountSettingsChanged):
         if current is not None:
             products[data.product] = current.model_copy(
@@ -83,5 +90,5 @@ def apply_account_event(state: AccountState | None, data: AccountData, time: dat
     elif isinstance(data, AccountCancelled):
         for product, plan in state.products.items():
             if data.product in (None, product):
-                products[product] = plan.model_copy(update={"cancelled_at": time})
+                products[product] = plan.model_copy(update={"cancelled_at": at})
     return state.model_copy(update={"last_offset": offset, "products": products})

@@ -65,8 +65,9 @@ def derive(data: BaseModel, rules: DeriveRules) -> Derived:
     if isinstance(data, ev.SmsSent):
         segs = data.segments if data.segments is not None else sms.segments(
             data.body or "", data.channel)
-        rate = rules.sms_rate(data.to_country, data.channel)
         billable = sms.is_billable(data.direction, data.status)
+        # a message that costs nothing needs no rate (an unknown country is fine then)
+        rate = rules.sms_rate(data.to_country, data.channel) if billable else 0
         stored.pop("body", None)
         stored["segments"] = segs
         return Derived([
@@ -93,8 +94,9 @@ def derive(data: BaseModel, rules: DeriveRules) -> Derived:
     if isinstance(data, ev.SeatsChanged):
         return Derived([_m("seats.full_time", "set", data.full_time)], "", stored)
     if isinstance(data, ev.StorageMeasured):
-        return Derived([_m("storage.data.bytes", "set", rules.storage_bytes({str(k): n for k, n in data.objects.items()}))],
-                       "", stored)
+        counts = {str(kind): n for kind, n in data.objects.items()}
+        return Derived([_m("storage.data.bytes", "set", rules.storage_bytes(counts))], "",
+                       stored)
     if isinstance(data, ev.AttachmentStored | ev.AttachmentDeleted):
         sign = 1 if isinstance(data, ev.AttachmentStored) else -1
         return Derived([_m("storage.attachments.bytes", "delta",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from schemas.envelope import CloudEvent
@@ -88,9 +89,14 @@ def decode(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
     except UnicodeDecodeError as exc:
         return reject(meta, RejectReason.NOT_UTF8, str(exc), raw)
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        return reject(meta, RejectReason.MALFORMED_JSON, str(exc), raw)
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # The fast parser refuses NaN/Infinity; the standard one keeps them, so that a
+        # non-finite quantity gets its own reason instead of "malformed".
+        try:
+            doc = json.loads(text, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            return reject(meta, RejectReason.MALFORMED_JSON, str(exc), raw)
     if not isinstance(doc, dict):
         return reject(meta, RejectReason.MALFORMED_JSON, "top level is not an object", raw)
     subject = doc.get("subject")

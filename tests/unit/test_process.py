@@ -118,6 +118,9 @@ def test_unknown_country_is_rejected_not_priced_at_zero() -> None:
     h.subscribe(time="2026-03-01T00:00:00Z")
     out = h.feed(event("sms.sent", {"to_country": "ZZ", "segments": 1}))
     assert out.rejected is not None and out.rejected.reason == RejectReason.UNKNOWN_COUNTRY
+    free = h.feed(event("sms.sent", {"to_country": "ZZ", "segments": 1,
+                                     "direction": "inbound"}, eid="in"))
+    assert free.metered is not None  # costs nothing, so no rate is needed
 
 
 def test_derived_quantities() -> None:

@@ -1,0 +1,63 @@
+"""Profile the processor's per-record path and the sink's row building, offline.
+
+Prints events/s of each stage and the top functions by cumulative time (cProfile).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench.e2e import _events
+from pricing.pricebook_loader import load_pricebook
+from pricing.sms_rates import sms_rate
+from projections.sink import usage_row
+from schemas.records import MeteredBatch
+from stream_processors.accounts import AccountState
+from stream_processors.derive import DeriveRules
+from stream_processors.process import Deduplicator, Policy, process_record
+from stream_processors.validate import RecordMeta
+
+N = 100_000
+
+
+def main() -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    records = _events(N, 1000, 3, start)
+    book = load_pricebook("marketing_tiers")
+    rules = DeriveRules(sms_rate=lambda c, ch: sms_rate(book, c, ch))  # type: ignore[arg-type]
+    states: dict[str, AccountState] = {}
+    dedup = Deduplicator()
+    received = datetime.now(UTC)
+    metered = []
+
+    def run() -> None:
+        for offset, (key, value) in enumerate(records):
+            out = process_record(value, RecordMeta("e", 0, offset, received), key, states.get,
+                                 rules, Policy(), dedup)
+            if out.state_changed and out.state is not None:
+                states[out.state_account] = out.state
+            if out.metered is not None:
+                metered.append(out.metered)
+
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.runcall(run)
+    took = time.perf_counter() - t0
+    print(f"process_record: {N / took:,.0f} events/s (under cProfile)")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
+    t0 = time.perf_counter()
+    blobs = [MeteredBatch(topic="e", partition=0, first_offset=i, last_offset=i + 499,
+                          events=metered[i:i + 500]).model_dump_json().encode()
+             for i in range(0, len(metered), 500)]
+    t1 = time.perf_counter()
+    rows = [usage_row(m) for b in blobs for m in MeteredBatch.model_validate_json(b).events]
+    t2 = time.perf_counter()
+    print(f"serialise batches: {len(metered) / (t1 - t0):,.0f} events/s; "
+          f"parse + rows: {len(rows) / (t2 - t1):,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()

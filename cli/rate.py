@@ -1,0 +1,81 @@
+"""`metering rate`: re-rate an exported event log offline, without a broker or ClickHouse.
+
+The log goes through the pipeline's own per-record decision and an in-memory aggregator
+with the ClickHouse views' semantics, then every account cycle ending at or before
+`--until` is rated with the price book. One JSON object per line: invoices
+(`"record": "invoice"`), plan changes (`"record": "plan_change"`) and limit decisions
+(`"record": "limit_decision"`). See docs/metering-rate.md.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+from pricing.pricebook_loader import PriceBookError, load_pricebook
+from projections.offline_log import read_log
+from projections.offline_rating import rate_log
+
+
+def _until(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an RFC 3339 time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise typer.BadParameter("--until needs a timezone (Z or an offset)")
+    return parsed.astimezone(UTC)
+
+
+def rate(
+    pricebook: Annotated[str, typer.Option(help="Reference price book name or YAML path.")],
+    events: Annotated[Path, typer.Option(help="CloudEvents, one JSON object per line.",
+                                         exists=True, dir_okay=False, readable=True)],
+    until: Annotated[str, typer.Option(help="RFC 3339: rate cycles ending at or before it.")],
+    out: Annotated[Path | None, typer.Option(help="Write JSON lines here (default: stdout).")
+                   ] = None,
+) -> None:
+    """Rate an exported event log: invoices, plan changes and limit decisions as JSON lines."""
+    err = Console(stderr=True)
+    limit = _until(until)
+    try:
+        book = load_pricebook(pricebook)
+    except (PriceBookError, FileNotFoundError, OSError) as exc:
+        err.print(f"[red]error:[/red] cannot load price book {pricebook!r}: {exc}")
+        raise typer.Exit(2) from exc
+    size = events.stat().st_size
+    with Progress(TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(),
+                  console=err, transient=True) as progress, events.open("rb") as fh:
+        task = progress.add_task(events.name, total=size)
+        aggregator, summary = read_log(
+            fh, book, fallback=limit, on_line=lambda n: progress.advance(task, n))
+    records, problems = rate_log(book, aggregator, limit)
+    if out is None:
+        _write(typer.get_text_stream("stdout"), records)
+    else:
+        with out.open("w", encoding="utf-8") as fh_out:
+            _write(fh_out, records)
+    err.print(f"{summary.lines} events: {summary.accepted} accepted, "
+              f"{summary.duplicates} duplicates, {sum(summary.rejected.values())} rejected; "
+              f"{len(records)} records")
+    for reason, count in sorted(summary.rejected.items()):
+        err.print(f"rejected {reason}: {count}")
+    for problem in problems:
+        err.print(f"[yellow]not rated:[/yellow] {problem}")
+
+
+def _write(stream: TextIO, records: list[dict[str, object]]) -> None:
+    for record in records:
+        stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+    stream.flush()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `rate` command to the `metering` app."""
+    app.command("rate")(rate)

@@ -1,0 +1,235 @@
+"""Rate an aggregated log offline: every account cycle that ends by `until`.
+
+Per account, in time order:
+- account events build the plan timeline (`rating_inputs.AccountPlans`); a requested plan
+  change is reported as a `plan_change` record;
+- a subscription to an `advance` product with a fee opens with an immediate invoice of
+  that first fee, in full (pricing/README: first fees are not prorated);
+- a seat reading (`seats.full_time`) above the seats of a seat-priced product charges the
+  added seats at once, prorated (`seat_addition_invoice`); a reduction applies from the
+  next cycle (seats cannot be reduced before renewal);
+- limit decisions: the stream does not produce them yet, so for each rated cycle the
+  usage of a product's send-limit meter is replayed in (time, offset) order and
+  `decide_at_limit` is asked whenever it grows, under the policy in force; flex and
+  upgrades are immediate invoices (an upgrade also switches the plan at once), and every
+  decision other than `allow` is reported as a `limit_decision` record;
+- each cycle (the product's own cycle from `pricing.timeline.cycle_for`) is rated with
+  `rate_cycle`, on aggregates regrouped into exactly that cycle with the view semantics;
+  its plan consequences switch the plan at the cycle end and are reported. The cycle
+  invoice record carries `usage`: the price book's meters as measured for the cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pricing.cycles import Cycle
+from pricing.invoice import Invoice, InvoiceLine
+from pricing.limits import LimitDecision, decide_at_limit, decision_invoice
+from pricing.pricebook import PriceBook
+from pricing.proration import seat_addition_invoice
+from pricing.rating import rate_cycle, rated_products
+from pricing.timeline import cycle_for
+from projections.memory import MemoryAggregator
+from projections.rating_inputs import AccountPlans, cycle_aggregates
+from schemas.records import MeteredEvent
+
+Record = dict[str, Any]
+FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
+FAR_FUTURE = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _time(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _num(value: Decimal) -> str:
+    return format(value.normalize() if value == value.to_integral_value() else value, "f")
+
+
+def invoice_record(invoice: Invoice) -> Record:
+    doc = invoice.to_json_dict()
+    return {"record": "invoice", "account": doc.pop("account"),
+            "cycle_start": doc.pop("period_start"), "cycle_end": doc.pop("period_end"), **doc}
+
+
+def plan_change_record(account: str, product: str, from_plan: str | None, to_plan: str,
+                       effective: datetime, reason: str) -> Record:
+    return {"record": "plan_change", "account": account, "product": product,
+            "from_plan": from_plan, "to_plan": to_plan, "effective": _time(effective),
+            "reason": reason}
+
+
+def decision_record(account: str, d: LimitDecision) -> Record:
+    return {"record": "limit_decision", "account": account, "product": d.product,
+            "meter": d.meter, "action": d.action, "plan": d.plan, "target_plan": d.target_plan,
+            "limit": format(d.limit, "f"), "cost": format(d.cost, "f"), "reason": d.reason,
+            "at": _time(d.at) if d.at else None}
+
+
+def bucket(cycle: Cycle) -> Callable[[MeteredEvent], tuple[datetime, datetime]]:
+    """Group events as before / inside / after `cycle` (gauges still carry their level)."""
+    def of(e: MeteredEvent) -> tuple[datetime, datetime]:
+        if e.time < cycle.start:
+            return (FAR_PAST, cycle.start)
+        return (cycle.start, cycle.end) if e.time < cycle.end else (cycle.end, FAR_FUTURE)
+    return of
+
+
+class AccountRater:
+    def __init__(self, book: PriceBook, account: str, events: list[MeteredEvent],
+                 until: datetime) -> None:
+        self.book, self.account, self.events, self.until = book, account, events, until
+        self.plans = AccountPlans(account)
+        self.records: list[tuple[datetime, int, Record]] = []
+        self.problems: list[str] = []
+
+    def emit(self, at: datetime, record: Record) -> None:
+        if at <= self.until:
+            self.records.append((at, len(self.records), record))
+
+    def run(self, aggregator: MemoryAggregator) -> list[Record]:
+        for event in self.events:
+            if event.type.startswith("account."):
+                self._account_event(event)
+            elif any(m.meter == "seats.full_time" for m in event.meters):
+                self._seats(event)
+        done: set[tuple[str, Cycle]] = set()
+        while (cycle := self._next_cycle(done)) is not None:
+            products = [p for p in rated_products(self.book, self.plans.timeline(), cycle)
+                        if (p, cycle) not in done]
+            done.update((p, cycle) for p in products)
+            self._rate(aggregator, cycle, products)
+        return [r for _, _, r in sorted(self.records, key=lambda x: (x[0], x[1]))]
+
+    def _account_event(self, event: MeteredEvent) -> None:
+        product = str(event.data.get("product") or "")
+        before = self.plans.current(product, event.time)
+        problem = self.plans.apply(self.book, event)
+        if problem is not None:
+            self.problems.append(f"{self.account}: {problem}")
+            return
+        plan = str(event.data.get("plan") or "")
+        if event.type == "account.plan_change_requested" and before is not None:
+            changed = max((c for c in self.plans.changes if c.product == product),
+                          key=lambda c: c.start)
+            self.emit(event.time, plan_change_record(self.account, product, before.plan, plan,
+                                                     changed.start, "requested"))
+        if event.type == "account.subscribed":
+            spec = self.book.product(product)
+            fee = spec.plan(plan).fee
+            if spec.billing == "advance" and fee > 0:
+                cycle = cycle_for(self.book, self.plans.timeline(), product, event.time)
+                if cycle is not None:
+                    line = InvoiceLine("base_fee", product, None, Decimal(1), fee, fee, plan,
+                                       f"{plan} fee (first cycle)", cycle.start, cycle.end)
+                    self.emit(event.time, invoice_record(Invoice(
+                        self.account, cycle.start, cycle.end, "immediate", self.book.currency,
+                        (line,), f"{self.book.name}@{self.book.version}", event.time)))
+
+    def _seats(self, event: MeteredEvent) -> None:
+        seats = int(next(m.quantity for m in event.meters if m.meter == "seats.full_time"))
+        for spec in self.book.products:
+            interval = self.plans.current(spec.id, event.time)
+            if interval is None or not spec.plan(interval.plan).seat_price:
+                continue
+            cycle = cycle_for(self.book, self.plans.timeline(), spec.id, event.time)
+            if cycle is None or seats == interval.seats:
+                continue
+            if seats < interval.seats:
+                self.plans.switch(spec.id, cycle.end, seats=seats)
+                continue
+            invoice = seat_addition_invoice(self.book, self.account, spec.id, interval.plan,
+                                            interval.term, seats - interval.seats, event.time,
+                                            cycle)
+            self.emit(event.time, invoice_record(invoice))
+            self.plans.switch(spec.id, event.time, seats=seats)
+
+    def _next_cycle(self, done: set[tuple[str, Cycle]]) -> Cycle | None:
+        timeline = self.plans.timeline()
+        candidates: list[Cycle] = []
+        for product in timeline.products():
+            if product not in {p.id for p in self.book.products}:
+                continue
+            t = timeline.for_product(product)[0].start
+            while (c := cycle_for(self.book, timeline, product, t)) is not None:
+                if c.end > self.until:
+                    break
+                if (product, c) not in done:
+                    candidates.append(c)
+                    break
+                t = c.end
+        return min(candidates, key=lambda c: (c.end, c.start)) if candidates else None
+
+    def _rate(self, aggregator: MemoryAggregator, cycle: Cycle, products: list[str]) -> None:
+        decisions = self._decisions(cycle, products)
+        rows = aggregator.rows(self.account, cycle_of=bucket(cycle))
+        aggregates = cycle_aggregates(rows, self.account, cycle, products)
+        result = rate_cycle(self.book, self.plans.timeline(), cycle, aggregates, decisions,
+                            products=products)
+        record = invoice_record(result.invoice)
+        measured = aggregates.values.get(products[0], {}) if products else {}
+        record["usage"] = {m: _num(v) for m, v in sorted(measured.items())
+                           if m in self.book.meters}
+        self.emit(cycle.end, record)
+        for change in result.plan_changes:
+            self.plans.switch(change.product, change.effective, plan=change.to_plan)
+            self.emit(change.effective, plan_change_record(
+                self.account, change.product, change.from_plan, change.to_plan,
+                change.effective, change.reason))
+
+    def _decisions(self, cycle: Cycle, products: list[str]) -> list[LimitDecision]:
+        decisions: list[LimitDecision] = []
+        inside = [e for e in self.events if cycle.contains(e.time) and e.meters]
+        for product in products:
+            meter = self.book.product(product).send_limit_meter
+            if meter is None:
+                continue
+            used, dims, mine = Decimal(0), set[str](), list[LimitDecision]()
+            for event in inside:
+                values = [m for m in event.meters if m.meter == meter]
+                if not values:
+                    continue
+                if values[0].kind == "distinct":
+                    grow = Decimal(0) if event.dim in dims else Decimal(1)
+                    dims.add(event.dim)
+                else:
+                    grow = values[0].quantity
+                if grow <= 0 or any(d.action == "block" for d in mine):
+                    used += grow
+                    continue
+                interval = self.plans.current(product, event.time)
+                if interval is None:
+                    continue
+                d = decide_at_limit(self.book, product, interval.plan, interval.policy, used,
+                                    used + grow, earlier=mine, at=event.time)
+                used += grow
+                if d.action == "allow":
+                    continue
+                mine.append(d)
+                self.emit(event.time, decision_record(self.account, d))
+                invoice = decision_invoice(self.book, self.account, d, cycle)
+                if invoice is not None:
+                    self.emit(event.time, invoice_record(invoice))
+                if d.action == "upgrade" and d.target_plan is not None:
+                    self.plans.switch(product, event.time, plan=d.target_plan)
+                    self.emit(event.time, plan_change_record(
+                        self.account, product, d.plan, d.target_plan, event.time,
+                        "auto_upgrade"))
+            decisions += mine
+        return decisions
+
+
+def rate_log(book: PriceBook, aggregator: MemoryAggregator, until: datetime
+             ) -> tuple[list[Record], list[str]]:
+    """All records (invoices, plan changes, limit decisions) up to `until`, and problems."""
+    records: list[Record] = []
+    problems: list[str] = []
+    for account in aggregator.accounts():
+        rater = AccountRater(book, account, aggregator.events(account), until)
+        records += rater.run(aggregator)
+        problems += rater.problems
+    return records, problems

@@ -1,0 +1,143 @@
+"""`metering rate` on the example logs of pricing/examples: the worked examples' exact figures.
+
+The command is registered on a local Typer app (cli/main.py wires it into `metering`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.testing import CliRunner
+
+from cli.rate import register
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "pricing" / "examples"
+runner = CliRunner()
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test app."""
+
+    register(app)
+    return app
+
+
+def rate(example: str, book: str, until: str, tmp_path: Path) -> tuple[list[dict[str, Any]],
+                                                                        str]:
+    out = tmp_path / "out.jsonl"
+    events = example if "/" in example else str(EXAMPLES / example)
+    result = runner.invoke(_app(), ["rate", "--pricebook", book, "--events", events,
+                                    "--until", until, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in out.read_text().splitlines()], result.stderr
+
+
+def invoices(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["record"] == "invoice" and r["kind"] == kind]
+
+
+def amounts(invoice: dict[str, Any]) -> dict[tuple[str, str | None], tuple[str, str, str]]:
+    return {(line["kind"], line["meter"]): (line["quantity"], line["unit_price"],
+                                            line["amount"]) for line in invoice["lines"]}
+
+
+def test_flex_purchase_costs_1000_dollars(tmp_path: Path) -> None:
+    records, stderr = rate("flex_1000.jsonl", "marketing_tiers", "2025-04-01T00:00:00Z",
+                           tmp_path)
+    first_fee, flex = invoices(records, "immediate")
+    assert first_fee["total"] == "7000.00"
+    assert amounts(flex) == {("flex_purchase", "email.sent"): ("10000", "0.100000", "1000.00")}
+    assert flex["total"] == "1000.00" and flex["issued_at"] == "2025-03-20T09:00:00Z"
+    decision, = (r for r in records if r["record"] == "limit_decision")
+    assert (decision["action"], decision["target_plan"], decision["limit"]) == (
+        "flex", "email-8k", "80000")
+    cycle, = invoices(records, "cycle")
+    assert cycle["usage"]["email.sent"] == "75000"  # the duplicate counted once
+    assert cycle["total"] == "7000.00"  # next cycle's fee; flex is not repeated
+    assert "1 duplicates" in stderr
+
+
+def test_sms_to_50_us_and_50_ca_costs_200_credits(tmp_path: Path) -> None:
+    records, stderr = rate("sms_200_credits.jsonl", "marketing_tiers",
+                           "2025-04-01T00:00:00Z", tmp_path)
+    cycle, = invoices(records, "cycle")
+    assert cycle["usage"] == {"sms.credits": "200"}  # skipped and inbound cost nothing
+    assert "rejected unknown_country: 1" in stderr
+
+
+def test_carts_billed_on_peak_per_category_without_proration(tmp_path: Path) -> None:
+    records, _ = rate("carts_peak.jsonl", "peak_carts", "2025-04-11T00:00:00Z", tmp_path)
+    february, march = invoices(records, "cycle")
+    assert (february["cycle_start"], february["total"]) == ("2025-02-10T00:00:00Z", "25.00")
+    assert (march["cycle_start"], march["cycle_end"]) == ("2025-03-10T00:00:00Z",
+                                                          "2025-04-10T00:00:00Z")
+    assert amounts(march) == {("usage_fee", "carts.standard"): ("3", "25", "75.00"),
+                              ("usage_fee", "carts.premium"): ("1", "50", "50.00")}
+    assert march["total"] == "125.00"
+    assert not invoices(records, "immediate")
+
+
+def test_until_rates_only_cycles_that_have_ended(tmp_path: Path) -> None:
+    records, _ = rate("carts_peak.jsonl", "peak_carts", "2025-04-09T23:59:59Z", tmp_path)
+    assert [r["cycle_start"] for r in invoices(records, "cycle")] == ["2025-02-10T00:00:00Z"]
+
+
+def test_storage_overage_in_whole_gb_with_per_seat_allowances(tmp_path: Path) -> None:
+    records, _ = rate("storage_overage.jsonl", "seats_storage", "2025-04-01T00:00:00Z",
+                      tmp_path)
+    cycle, = invoices(records, "cycle")
+    assert cycle["usage"]["storage.data.bytes"] == "4100000000"
+    assert cycle["usage"]["storage.attachments.bytes"] == "20200000000"
+    assert cycle["usage"]["seats.full_time.end"] == "10"
+    lines = amounts(cycle)
+    assert lines[("overage", "storage.data.bytes")] == ("1", "50", "50.00")
+    assert lines[("overage", "storage.attachments.bytes")] == ("3", "1", "3.00")
+    storage = sum(float(line["amount"]) for line in cycle["lines"]
+                  if line["product"] == "storage")
+    assert storage == 53.0
+
+
+def test_seat_added_mid_month_is_prorated_then_billed_in_full(tmp_path: Path) -> None:
+    records, _ = rate("seat_proration.jsonl", "seats_storage", "2025-04-01T00:00:00Z",
+                      tmp_path)
+    opening, added = invoices(records, "immediate")
+    assert amounts(opening) == {("proration", None): ("10", "89", "890.00")}  # from day 1
+    assert amounts(added) == {("proration", None): ("1", "89", "45.94")}  # 16 of 31 days
+    cycle, = invoices(records, "cycle")
+    assert amounts(cycle) == {("base_fee", None): ("11", "89", "979.00")}
+
+
+def test_rejected_lines_are_counted_and_never_stop_the_run(tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    good = (EXAMPLES / "carts_peak.jsonl").read_text()
+    log.write_text("not json\n" + good + '{"specversion": "1.0"}\n\n' + '"\\ud800"\n')
+    records, stderr = rate(str(log), "peak_carts", "2025-04-11T00:00:00Z", tmp_path)
+    assert len(invoices(records, "cycle")) == 2
+    assert "rejected malformed_json: 2" in stderr
+    assert "rejected missing_account: 1" in stderr
+
+
+def test_output_goes_to_stdout_without_out_and_records_are_distinguished() -> None:
+    result = runner.invoke(_app(), ["rate", "--pricebook", "marketing_tiers", "--events",
+                                    str(EXAMPLES / "flex_1000.jsonl"), "--until",
+                                    "2025-04-01T00:00:00Z"])
+    assert result.exit_code == 0, result.output
+    kinds = [json.loads(line)["record"] for line in result.stdout.splitlines()]
+    assert kinds == ["invoice", "limit_decision", "invoice", "invoice"]
+
+
+def test_a_bad_until_or_price_book_is_a_usage_error(tmp_path: Path) -> None:
+    events = str(EXAMPLES / "flex_1000.jsonl")
+    bad_time = runner.invoke(_app(), ["rate", "--pricebook", "marketing_tiers", "--events",
+                                      events, "--until", "2025-04-01"])
+    assert bad_time.exit_code == 2
+    bad_book = runner.invoke(_app(), ["rate", "--pricebook", str(tmp_path / "none.yaml"),
+                                      "--events", events, "--until", "2025-04-01T00:00:00Z"])
+    assert bad_book.exit_code == 2
