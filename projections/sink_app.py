@@ -10,11 +10,12 @@ from collections import defaultdict
 from typing import Any
 
 import faust
+import orjson
 import structlog
 
 from projections.executor import ClickHouseThread
-from projections.sink import ClickHouseSink
-from schemas.records import MeteredBatch, MeteredEvent, RejectedEvent
+from projections.sink import ClickHouseSink, usage_row_from_doc
+from schemas.records import RejectedEvent
 from schemas.topics import Topics
 from stream_processors.runtime import create_app, retry_forever
 from stream_processors.settings import SinkSettings
@@ -39,23 +40,22 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
             for event in batch:
                 per_partition[event.message.partition].append(event.message)
             for partition, messages in per_partition.items():
-                records: list[MeteredEvent] = []
+                rows: list[list[Any]] = []
                 progress: dict[tuple[str, int], int] = {}
                 for message in messages:
-                    mb = MeteredBatch.model_validate_json(message.value)
-                    records.extend(mb.events)
-                    key = (mb.topic, mb.partition)
-                    progress[key] = max(progress.get(key, 0), mb.last_offset + 1)
+                    mb = orjson.loads(message.value)  # our own MeteredBatch documents
+                    rows.extend(usage_row_from_doc(d) for d in mb["events"])
+                    key = (mb["topic"], mb["partition"])
+                    progress[key] = max(progress.get(key, 0), mb["last_offset"] + 1)
                 first, last = messages[0].offset, messages[-1].offset
 
-                def write_batch(client: Any, records: list[MeteredEvent] = records,
+                def write_batch(client: Any, rows: list[list[Any]] = rows,
                                 progress: dict[tuple[str, int], int] = progress,
                                 partition: int = partition, first: int = first,
                                 last: int = last) -> None:
                     sink = ClickHouseSink(client, db, settings.app_id)
-                    sink.write_metered(topics.metered, partition, first, last, records)
-                    for (topic, p), next_offset in progress.items():
-                        sink.write_progress(topic, p, next_offset)
+                    sink.write_rows(topics.metered, partition, first, last, rows)
+                    sink.write_progress(progress)
 
                 await write("write_metered", write_batch)
 
@@ -74,7 +74,7 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
                                 last: int = last) -> None:
                     sink = ClickHouseSink(client, db, settings.app_id)
                     sink.write_rejected(topics.rejected, partition, first, last, records)
-                    sink.write_progress(topics.rejected, partition, last + 1)
+                    sink.write_progress({(topics.rejected, partition): last + 1})
 
                 await write("write_rejected", write_batch)
 
