@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -143,11 +144,20 @@ def migrate() -> None:
 def produce(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events")],
     raw: Annotated[bool, typer.Option(help="Send lines unvalidated (replays)")] = False,
+    retime: Annotated[bool, typer.Option(
+        help="Shift every event by whole days so the latest is within the last day")] = False,
 ) -> None:
     """Produce a JSONL file of CloudEvents to the events topic."""
     from producers import InvalidEvent, MeteringProducer, ProducerSettings
+    from producers.retime import retime as shift
 
     lines = file.read_bytes().splitlines()
+    if retime:
+        docs = [_loads(line) for line in lines if line.strip()]
+        if not all(isinstance(d, dict) for d in docs):
+            _fail("--retime needs every line to be a JSON object", "drop --retime")
+        now = datetime.now(UTC)
+        lines = [json.dumps(d).encode() for d in shift(docs, now)]  # type: ignore[arg-type]
     producer = MeteringProducer(_bootstrap(), ProducerSettings(topic_prefix=_kafka().topic_prefix))
     sent = 0
     with Progress(console=err) as progress:
@@ -196,7 +206,7 @@ def usage(account: str) -> None:
     for col in ("meter", "value", "opening", "peak", "at end"):
         table.add_column(col, justify="right" if col != "meter" else "left")
     for r in readings:
-        table.add_row(r.meter, *(str(v) if v is not None else "" for v in
+        table.add_row(r.meter, *(f"{v.normalize():f}" if v is not None else "" for v in
                                  (r.value, r.opening, r.peak, r.end_value)))
     out.print(table)
 
