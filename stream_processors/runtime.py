@@ -15,11 +15,36 @@ from typing import Any, TypeVar
 
 import faust
 import structlog
+from faust.sensors import Monitor
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 EXIT_UNACKED = 75
+
+
+class QuietMonitor(Monitor):
+    """faust's default Monitor keeps per-message statistics (several dict updates and
+    timestamps per event on the hot path). We do not read them: per-message hooks are
+    no-ops here; commit, send and rebalance statistics are kept."""
+
+    def on_message_in(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_message_out(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_send_initiated(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_send_completed(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def create_app(app_id: str, bootstrap: str, partitions: int, session_timeout_s: float = 10.0,
@@ -46,6 +71,7 @@ def create_app(app_id: str, bootstrap: str, partitions: int, session_timeout_s: 
         stream_buffer_maxsize=20_000,
         stream_wait_empty=False,
         broker_session_timeout=session_timeout_s,
+        Monitor=QuietMonitor,
         broker_heartbeat_interval=max(1.0, session_timeout_s / 4),
         **extra,
     )
