@@ -6,8 +6,10 @@ batch is acked only after both succeeded (retry_forever never lets an error esca
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -17,10 +19,23 @@ from projections.executor import ClickHouseThread
 from projections.sink import ClickHouseSink, usage_row_from_doc
 from schemas.records import RejectedEvent
 from schemas.topics import Topics
-from stream_processors.runtime import create_app, retry_forever
+from stream_processors.runtime import EXIT_UNACKED, create_app, retry_forever
 from stream_processors.settings import SinkSettings
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+def decode_or_stop(decode: Callable[[bytes], T], message: Any) -> T:
+    """Decode a record of our own internal topics. One that does not decode is a bug or a
+    corruption, never user input: stop the process without acking (faust would ack it if the
+    error escaped), so the record stays in the topic for an operator."""
+    try:
+        return decode(message.value)
+    except Exception:
+        log.exception("undecodable_internal_record", topic=message.topic,
+                      partition=message.partition, offset=message.offset)
+        os._exit(EXIT_UNACKED)
 
 
 def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSettings,
@@ -33,17 +48,20 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
     async def write(what: str, fn: Any) -> None:
         await retry_forever(what, lambda: clickhouse.call(fn), lambda: app.should_stop)
 
+    def by_partition(batch: Any) -> dict[int, list[Any]]:
+        out: dict[int, list[Any]] = defaultdict(list)
+        for event in batch:
+            out[event.message.partition].append(event.message)
+        return out
+
     @app.agent(metered, concurrency=1)
     async def sink_metered(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
-            per_partition: dict[int, list[Any]] = defaultdict(list)
-            for event in batch:
-                per_partition[event.message.partition].append(event.message)
-            for partition, messages in per_partition.items():
+            for partition, messages in by_partition(batch).items():
                 rows: list[list[Any]] = []
                 progress: dict[tuple[str, int], int] = {}
                 for message in messages:
-                    mb = orjson.loads(message.value)  # our own MeteredBatch documents
+                    mb = decode_or_stop(orjson.loads, message)  # our own MeteredBatch
                     rows.extend(usage_row_from_doc(d) for d in mb["events"])
                     key = (mb["topic"], mb["partition"])
                     progress[key] = max(progress.get(key, 0), mb["last_offset"] + 1)
@@ -62,11 +80,9 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
     @app.agent(rejected, concurrency=1)
     async def sink_rejected(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(settings.batch_max * 20, settings.batch_within_s):
-            per_partition: dict[int, list[Any]] = defaultdict(list)
-            for event in batch:
-                per_partition[event.message.partition].append(event.message)
-            for partition, messages in per_partition.items():
-                records = [RejectedEvent.model_validate_json(m.value) for m in messages]
+            for partition, messages in by_partition(batch).items():
+                records = [decode_or_stop(RejectedEvent.model_validate_json, m)
+                           for m in messages]
                 first, last = messages[0].offset, messages[-1].offset
 
                 def write_batch(client: Any, records: list[RejectedEvent] = records,
