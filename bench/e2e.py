@@ -200,7 +200,10 @@ def main() -> None:
     finally:
         if broker is not None:
             broker.stop()
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    text = json.dumps(result, indent=2) + "\n"
+    (RESULTS / "latest.json").write_text(text)
+    stamp = result["when"].replace(":", "").replace("+0000", "Z")
+    (RESULTS / f"run-{stamp}.json").write_text(text)
     _table(result)
 
 
