@@ -96,6 +96,7 @@ def worker() -> None:
 
     k = _kafka()
     settings = ProcessorSettings()
+    _ensure_topics()
     faust_app = build_processor(_bootstrap(), k.partitions, Topics(k.topic_prefix), settings,
                                 load_pricebook(settings.rate_pricebook))
     _run_faust(faust_app)
@@ -112,6 +113,7 @@ def sink() -> None:
     from stream_processors.settings import SinkSettings
 
     k = _kafka()
+    _ensure_topics()
     ch = ClickHouseThread(ClickHouseSettings())
     ch.call_sync(lambda client: migrate(client, ch.settings))
     faust_app = build_sink(_bootstrap(), k.partitions, Topics(k.topic_prefix), SinkSettings(),
@@ -120,6 +122,16 @@ def sink() -> None:
         _run_faust(faust_app)
     finally:
         ch.close()
+
+
+def _ensure_topics() -> None:
+    """Every role creates the topics it needs (the accounts topic compacted): a worker or a
+    sink started alone must not leave them to broker auto-creation."""
+    from infra.topics import ensure_topics
+    from schemas.topics import Topics
+
+    k = _kafka()
+    ensure_topics(_bootstrap(), Topics(k.topic_prefix), k.partitions)
 
 
 def _run_faust(faust_app: faust.App) -> None:

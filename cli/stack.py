@@ -42,10 +42,7 @@ def run_stack(settings: KafkaSettings, roles: list[str]) -> int:
     if bootstrap is None:
         broker = local_broker(settings).start()
         bootstrap = broker.bootstrap
-    ensure_topics(bootstrap, Topics(settings.topic_prefix), settings.partitions)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
-    children = [subprocess.Popen(role_command(r), env=env) for r in roles]
-    log.info("stack.up", bootstrap=bootstrap, roles=roles, pids=[c.pid for c in children])
+    children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -56,6 +53,13 @@ def run_stack(settings: KafkaSettings, roles: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     code = 0
     try:
+        ensure_topics(bootstrap, Topics(settings.topic_prefix), settings.partitions)
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        # own sessions: a terminal's Ctrl-C reaches only this process, which stops the
+        # children in order (SIGTERM: faust finishes the batch in hand, then commits)
+        children = [subprocess.Popen(role_command(r), env=env, start_new_session=True)
+                    for r in roles]
+        log.info("stack.up", bootstrap=bootstrap, roles=roles, pids=[c.pid for c in children])
         while not stopping:
             for child in children:
                 if child.poll() is not None:

@@ -1,8 +1,13 @@
 """Schema migrations, applied idempotently at start.
 
 Counters and peaks are views over the deduplicated usage log (FINAL), so they are exact
-under any number of replays. cycle_peaks covers every cycle in which the account has any
-event: a gauge with no change in a cycle carries its level in (opening = peak = end).
+under any number of replays. usage_log is deliberately not partitioned: duplicates of one
+event, even with different content, always meet in one part set that FINAL collapses.
+`rejections` is the rejected records minus copies of events that were accepted (a copy
+judged after the in-process dedup window forgot the first one, e.g. too late); the raw
+`rejected_events` keeps every rejected record for audit. cycle_peaks covers every cycle
+in which the account has any event: a gauge with no change in a cycle carries its level
+in (opening = peak = end).
 
 Identifiers (database, cluster, engine names) are templated; values never are. The same
 statements serve chdb and a server; with a cluster set, engines become Replicated* and
@@ -36,7 +41,6 @@ CREATE TABLE IF NOT EXISTS {db}.usage_log {on_cluster} (
     ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
     version UInt64
 ) ENGINE = {replacing}(version)
-PARTITION BY toYYYYMM(cycle_start)
 ORDER BY (account, source, id)
 SETTINGS non_replicated_deduplication_window = 1000
 """),
@@ -58,6 +62,12 @@ CREATE TABLE IF NOT EXISTS {db}.rejected_events {on_cluster} (
 ) ENGINE = {replacing}()
 ORDER BY (topic, src_partition, src_offset)
 SETTINGS non_replicated_deduplication_window = 1000
+"""),
+    ("rejections", """
+CREATE OR REPLACE VIEW {db}.rejections {on_cluster} AS
+SELECT * FROM {db}.rejected_events FINAL
+WHERE id = ''
+   OR (account, source, id) NOT IN (SELECT account, source, id FROM {db}.usage_log FINAL)
 """),
     ("ingest_progress", """
 CREATE TABLE IF NOT EXISTS {db}.ingest_progress {on_cluster} (

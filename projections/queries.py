@@ -45,20 +45,10 @@ def accepted_keys(db: str) -> Query:
     return Query(f"SELECT account, source, id FROM {db}.usage_log FINAL")
 
 
-def accepted_count(db: str) -> Query:
-    return Query(f"SELECT count() FROM {db}.usage_log FINAL")
-
-
-def rejected(db: str) -> Query:
-    return Query(f"SELECT reason, source, id, account, src_offset FROM {db}.rejected_events "
-                 "FINAL ORDER BY src_partition, src_offset")
-
-
-def progress(db: str, topic: str) -> Query:
-    return Query(
-        f"SELECT partition, max(next_offset) FROM {db}.ingest_progress "
-        "WHERE topic = {topic:String} GROUP BY partition",
-        {"topic": topic})
+def rejections(db: str) -> Query:
+    """Rejected records that are not copies of an accepted event, by input position."""
+    return Query(f"SELECT src_partition, src_offset, reason FROM {db}.rejections "
+                 "ORDER BY src_partition, src_offset")
 
 
 def _filters(account: str | None, cycle_start: datetime | None) -> tuple[str, dict[str, Any]]:

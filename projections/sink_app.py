@@ -6,9 +6,8 @@ batch is acked only after both succeeded (retry_forever never lets an error esca
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
-from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import faust
@@ -19,23 +18,11 @@ from projections.executor import ClickHouseThread
 from projections.sink import ClickHouseSink, usage_row_from_doc
 from schemas.records import RejectedEvent
 from schemas.topics import Topics
-from stream_processors.runtime import EXIT_UNACKED, create_app, retry_forever
+from stream_processors.runtime import create_app, finish_batch, retry_forever
 from stream_processors.settings import SinkSettings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-
-
-def decode_or_stop(decode: Callable[[bytes], T], message: Any) -> T:
-    """Decode a record of our own internal topics. One that does not decode is a bug or a
-    corruption, never user input: stop the process without acking (faust would ack it if the
-    error escaped), so the record stays in the topic for an operator."""
-    try:
-        return decode(message.value)
-    except Exception:
-        log.exception("undecodable_internal_record", topic=message.topic,
-                      partition=message.partition, offset=message.offset)
-        os._exit(EXIT_UNACKED)
 
 
 def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSettings,
@@ -57,41 +44,48 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
     @app.agent(metered, concurrency=1)
     async def sink_metered(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
-            for partition, messages in by_partition(batch).items():
-                rows: list[list[Any]] = []
-                progress: dict[tuple[str, int], int] = {}
-                for message in messages:
-                    mb = decode_or_stop(orjson.loads, message)  # our own MeteredBatch
-                    rows.extend(usage_row_from_doc(d) for d in mb["events"])
-                    key = (mb["topic"], mb["partition"])
-                    progress[key] = max(progress.get(key, 0), mb["last_offset"] + 1)
-                first, last = messages[0].offset, messages[-1].offset
+            await finish_batch("sink_metered", partial(write_metered, batch))
 
-                def write_batch(client: Any, rows: list[list[Any]] = rows,
-                                progress: dict[tuple[str, int], int] = progress,
-                                partition: int = partition, first: int = first,
-                                last: int = last) -> None:
-                    sink = ClickHouseSink(client, db, settings.app_id)
-                    sink.write_rows(topics.metered, partition, first, last, rows)
-                    sink.write_progress(progress)
+    async def write_metered(batch: list[Any]) -> None:
+        # An internal record that does not decode is a bug or corruption, never user input:
+        # finish_batch then stops the process unacked, leaving the record for an operator.
+        for partition, messages in by_partition(batch).items():
+            rows: list[list[Any]] = []
+            progress: dict[tuple[str, int], int] = {}
+            for message in messages:
+                mb = orjson.loads(message.value)  # our own MeteredBatch
+                rows.extend(usage_row_from_doc(d) for d in mb["events"])
+                key = (mb["topic"], mb["partition"])
+                progress[key] = max(progress.get(key, 0), mb["last_offset"] + 1)
+            first, last = messages[0].offset, messages[-1].offset
 
-                await write("write_metered", write_batch)
+            def write_batch(client: Any, rows: list[list[Any]] = rows,
+                            progress: dict[tuple[str, int], int] = progress,
+                            partition: int = partition, first: int = first,
+                            last: int = last) -> None:
+                sink = ClickHouseSink(client, db, settings.app_id)
+                sink.write_rows(topics.metered, partition, first, last, rows)
+                sink.write_progress(progress)
+
+            await write("write_metered", write_batch)
 
     @app.agent(rejected, concurrency=1)
     async def sink_rejected(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(settings.batch_max * 20, settings.batch_within_s):
-            for partition, messages in by_partition(batch).items():
-                records = [decode_or_stop(RejectedEvent.model_validate_json, m)
-                           for m in messages]
-                first, last = messages[0].offset, messages[-1].offset
+            await finish_batch("sink_rejected", partial(write_rejected, batch))
 
-                def write_batch(client: Any, records: list[RejectedEvent] = records,
-                                partition: int = partition, first: int = first,
-                                last: int = last) -> None:
-                    sink = ClickHouseSink(client, db, settings.app_id)
-                    sink.write_rejected(topics.rejected, partition, first, last, records)
-                    sink.write_progress({(topics.rejected, partition): last + 1})
+    async def write_rejected(batch: list[Any]) -> None:
+        for partition, messages in by_partition(batch).items():
+            records = [RejectedEvent.model_validate_json(m.value) for m in messages]
+            first, last = messages[0].offset, messages[-1].offset
 
-                await write("write_rejected", write_batch)
+            def write_batch(client: Any, records: list[RejectedEvent] = records,
+                            partition: int = partition, first: int = first,
+                            last: int = last) -> None:
+                sink = ClickHouseSink(client, db, settings.app_id)
+                sink.write_rejected(topics.rejected, partition, first, last, records)
+                sink.write_progress({(topics.rejected, partition): last + 1})
+
+            await write("write_rejected", write_batch)
 
     return app

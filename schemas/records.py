@@ -36,6 +36,7 @@ class RejectReason(StrEnum):
     KEY_MISMATCH = "key_mismatch"
     UNKNOWN_COUNTRY = "unknown_country"
     PROCESSING_ERROR = "processing_error"
+    INVALID_RECORD_TIMESTAMP = "invalid_record_timestamp"
 
 
 class MeterValue(BaseModel):

@@ -25,7 +25,16 @@ class AccountStore:
         self._bootstrap = bootstrap
         self._topic = topic
         self._states: dict[str, AccountState] = {}
-        self.stale = True
+        self._generation = 1  # bumped by every rebalance
+        self._loaded = 0  # generation the last load started in
+
+    @property
+    def stale(self) -> bool:
+        return self._loaded != self._generation
+
+    def mark_stale(self) -> None:
+        """A rebalance happened: reload before the next batch (even if a load is running)."""
+        self._generation += 1
 
     def get(self, account: str) -> AccountState | None:
         return self._states.get(account)
@@ -33,11 +42,13 @@ class AccountStore:
     def put(self, account: str, state: AccountState) -> None:
         self._states[account] = state
 
-    def __len__(self) -> int:
-        return len(self._states)
-
     def load(self, timeout: float = 120.0) -> int:
-        """Read the compacted topic from its beginning to its current end (blocking)."""
+        """Read the compacted topic from its beginning to its current end (blocking).
+
+        Per account the state with the highest `last_offset` wins, between what the topic
+        holds and what this worker already had: a late write of a previous owner never
+        takes an account back."""
+        generation = self._generation
         started = time.monotonic()
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
                                  group_id=None, auto_offset_reset="earliest")
@@ -63,14 +74,23 @@ class AccountStore:
                         if record.value is None:
                             states.pop(key, None)
                         else:
-                            states[key] = AccountState.model_validate_json(record.value)
+                            _keep_newest(states, key,
+                                         AccountState.model_validate_json(record.value))
                 for tp in list(remaining):
                     if consumer.position(tp) >= end[tp]:
                         remaining.discard(tp)
         finally:
             consumer.close()
+        for key, state in self._states.items():
+            _keep_newest(states, key, state)
         self._states = states
-        self.stale = False
+        self._loaded = generation
         log.info("accounts.loaded", accounts=len(states),
                  seconds=round(time.monotonic() - started, 3))
         return len(states)
+
+
+def _keep_newest(states: dict[str, AccountState], key: str, state: AccountState) -> None:
+    current = states.get(key)
+    if current is None or state.last_offset >= current.last_offset:
+        states[key] = state

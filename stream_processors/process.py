@@ -80,7 +80,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     def rejected(reason: RejectReason, detail: str) -> Outcome:
         return Outcome(rejected=reject(meta, reason, detail, raw, event))
 
-    if key is not None and key != event.subject.encode():
+    if key != event.subject.encode():  # a missing key too: ordering needs the account key
         return rejected(RejectReason.KEY_MISMATCH,
                         "the record key must be the account id (subject)")
     if dedup is not None and dedup.is_duplicate(event.subject, event.source, event.id,

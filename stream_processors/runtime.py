@@ -1,9 +1,13 @@
-"""Shared faust plumbing: the app factory and the never-let-it-escape retry.
+"""Shared faust plumbing: the app factory, whole batches, delivered sends, retries.
 
-faust acks (and later commits) the events of a batch even when the agent raises, so an
-exception escaping an agent silently skips data (DESIGN.md section 3). Every side effect
-therefore runs under `retry_forever`; if the process is asked to stop while a write keeps
-failing, it exits hard without acking, and the batch is read again after restart.
+faust acks (and later commits) the events of a batch when the agent leaves the batch,
+whether it finished it, raised, or was cancelled by a stop (DESIGN.md section 3). So:
+- `finish_batch` runs a batch body to its end even when faust cancels the agent, and
+  exits the process without acking when the body fails in a way it cannot retry;
+- `deliver_all` awaits each output's delivery (a producer flush does not report
+  failures) and resends what failed;
+- `retry_forever` retries a side effect; when the process is asked to stop while it keeps
+  failing, it exits hard, unacked, and the batch is read again after restart.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import faust
 import structlog
@@ -77,6 +81,56 @@ def create_app(app_id: str, bootstrap: str, partitions: int, session_timeout_s: 
     )
 
 
+def exit_unacked(what: str) -> NoReturn:
+    log.error("exit_unacked", what=what)
+    os._exit(EXIT_UNACKED)
+
+
+async def finish_batch(what: str, body: Callable[[], Awaitable[None]]) -> None:
+    """Run one batch body to its end. A cancellation of the agent (faust's stop) waits for
+    the body and is re-raised after it; any error in the body stops the process unacked."""
+    task = asyncio.ensure_future(body())
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():  # the body itself was cancelled: it did not finish
+                exit_unacked(what)
+            cancelled = True  # faust stops us: let the batch end before it is acked
+        except Exception:
+            log.exception("batch_failed", what=what)
+            exit_unacked(what)
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def deliver_all(what: str, sends: list[tuple[faust.TopicT, bytes | None, bytes]],
+                      stopping: Callable[[], bool]) -> None:
+    """Send every (topic, key, value) and wait until Kafka acknowledged each; resend the
+    ones that failed (outputs are idempotent downstream, so a resend is harmless)."""
+
+    async def one(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
+        delivery = await topic.send(key=key, value=value)
+        await delivery
+
+    pending = sends
+    delay = 0.2
+    while pending:
+        results = await asyncio.gather(*(one(*s) for s in pending), return_exceptions=True)
+        failed = [(s, r) for s, r in zip(pending, results, strict=True)
+                  if isinstance(r, BaseException)]
+        if not failed:
+            return
+        log.error("delivery_failed", what=what, failed=len(failed), error=repr(failed[0][1]))
+        if stopping():
+            exit_unacked(what)
+        await asyncio.sleep(delay)
+        delay = min(10.0, delay * 2)
+        pending = [s for s, _ in failed]
+
+
 async def retry_forever(what: str, action: Callable[[], Awaitable[T]],
                         stopping: Callable[[], bool], first_delay: float = 0.2,
                         max_delay: float = 10.0) -> T:
@@ -91,7 +145,6 @@ async def retry_forever(what: str, action: Callable[[], Awaitable[T]],
         except Exception as exc:
             log.error("retry", what=what, attempt=attempt, error=repr(exc)[:500])
             if stopping():
-                log.error("exit_unacked", what=what)
-                os._exit(EXIT_UNACKED)
+                exit_unacked(what)
             await asyncio.sleep(delay)
             delay = min(max_delay, delay * 2)

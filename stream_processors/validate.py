@@ -38,6 +38,11 @@ class Decoded:
     data: BaseModel
 
 
+def _clean(text: str, limit: int) -> str:
+    """Cut, and make encodable whatever a parser let through (lone surrogates)."""
+    return text[:limit].encode("utf-8", errors="replace").decode("utf-8")
+
+
 def reject(meta: RecordMeta, reason: RejectReason, detail: str, raw: bytes,
            event: CloudEvent | dict[str, Any] | None = None) -> RejectedEvent:
     fields: dict[str, str] = {}
@@ -49,9 +54,10 @@ def reject(meta: RecordMeta, reason: RejectReason, detail: str, raw: bytes,
                           ("type", "type")):
             value = event.get(key)
             if isinstance(value, str):
-                fields[name] = value[:512]
+                fields[name] = value
+    fields = {name: _clean(value, 512) for name, value in fields.items()}
     return RejectedEvent(
-        reason=reason, detail=detail[:1000], topic=meta.topic, partition=meta.partition,
+        reason=reason, detail=_clean(detail, 1000), topic=meta.topic, partition=meta.partition,
         offset=meta.offset, received_at=meta.timestamp,
         raw=raw[: RAW_KEEP_CHARS * 4].decode("utf-8", errors="replace")[:RAW_KEEP_CHARS],
         raw_size=len(raw), **fields,
@@ -95,7 +101,8 @@ def decode(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
         # non-finite quantity gets its own reason instead of "malformed".
         try:
             doc = json.loads(text, parse_constant=_reject_constant)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            orjson.dumps(doc)  # what the standard parser alone lets through: lone surrogates
+        except (json.JSONDecodeError, RecursionError, TypeError) as exc:
             return reject(meta, RejectReason.MALFORMED_JSON, str(exc), raw)
     if not isinstance(doc, dict):
         return reject(meta, RejectReason.MALFORMED_JSON, "top level is not an object", raw)

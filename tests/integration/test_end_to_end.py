@@ -26,9 +26,7 @@ def assert_matches_oracle(p: Pipeline, w: Workload, placed: list[tuple[int, int]
     # every bad record rejected, with its reason, at its offset; no good one rejected
     expected = {placed[n]: r.expect for n, r in enumerate(w.records)
                 if r.expect not in ("accept", "duplicate")}
-    got = {(row[0], row[1]): row[2] for row in client.query(
-        f"SELECT src_partition, src_offset, reason FROM {db}.rejected_events FINAL"
-    ).result_rows}
+    got = {(p_, o): reason for p_, o, reason in queries.rejections(db).rows(client)}
     assert got == expected
     assert len(accepted) + len(got) == len(w.good) + len(expected)
     # counters and peaks equal the oracle's
@@ -37,8 +35,8 @@ def assert_matches_oracle(p: Pipeline, w: Workload, placed: list[tuple[int, int]
     oracle = {(a, c.replace(tzinfo=None), m): v for (a, c, m), v in w.counters().items()
               if v != 0 or m == "email.sent"}
     assert {k: v for k, v in counters.items() if v != 0 or k[2] == "email.sent"} == oracle
-    peaks = {(a, c.replace(tzinfo=None), m): (Decimal(pk), Decimal(end))
-             for a, c, m, _, pk, end in queries.peaks(db).rows(client)}
+    peaks = {(a, c.replace(tzinfo=None), m): (Decimal(op), Decimal(pk), Decimal(end))
+             for a, c, m, op, pk, end in queries.peaks(db).rows(client)}
     assert peaks == {(a, c.replace(tzinfo=None), m): v for (a, c, m), v in w.peaks().items()}
     client.close()
 

@@ -11,10 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from infra.topics import ensure_topics
+from infra.topics import end_offsets, ensure_topics
 from projections.client import open_client
 from projections.settings import ClickHouseSettings
 from schemas.topics import Topics
@@ -100,19 +100,11 @@ class Pipeline:
             admin.close()
         return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
-    def end_offsets(self, topic: str) -> dict[int, int]:
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
-        try:
-            tps = [TopicPartition(topic, p) for p in range(self.partitions)]
-            return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
-        finally:
-            consumer.close()
-
     def caught_up(self) -> bool:
         checks = [(self.processor_id, self.topics.events), (self.sink_id, self.topics.metered),
                   (self.sink_id, self.topics.rejected)]
         for group, topic in checks:
-            end = self.end_offsets(topic)
+            end = end_offsets(self.bootstrap, topic)
             done = self.committed(group, topic)
             if any(done.get(p, 0) < o for p, o in end.items() if o > 0):
                 return False

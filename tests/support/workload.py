@@ -7,7 +7,6 @@ counter and peak must be from its own description of the events it generated.
 from __future__ import annotations
 
 import calendar
-import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,14 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from tests.support.bad_records import BAD_REASONS, bad_record
+from tests.support.records import Record, as_bytes, event_doc
+
+__all__ = ["BAD_REASONS", "Record", "Workload", "generate", "oracle_cycle"]
+
 SMS_RATES = {"US": 1, "CA": 3, "GB": 5}  # as in the marketing_tiers price book
 KB = {"company": Decimal("0.1"), "customer": Decimal("0.1"), "conversation": Decimal("0.5"),
       "message": Decimal("0.2"), "note": Decimal("0.2"), "event": Decimal("0.07")}
-BAD_REASONS = [
-    "malformed_json", "not_utf8", "unknown_type", "missing_account", "unknown_account",
-    "negative_quantity", "non_finite_quantity", "quantity_too_large", "future_timestamp",
-    "too_late", "invalid_data", "invalid_envelope", "key_mismatch",
-]
 
 
 def oracle_cycle(anchor: date, t: datetime) -> tuple[datetime, datetime]:
@@ -36,19 +35,6 @@ def oracle_cycle(anchor: date, t: datetime) -> tuple[datetime, datetime]:
     while boundary(n + 1) <= t:
         n += 1
     return boundary(n), boundary(n + 1)
-
-
-@dataclass
-class Record:
-    key: bytes | None
-    value: bytes
-    arrival: datetime
-    expect: str  # "accept", "duplicate" or a rejection reason
-    event_key: tuple[str, str] | None = None
-
-    @property
-    def ts_ms(self) -> int:
-        return int(self.arrival.timestamp() * 1000)
 
 
 @dataclass
@@ -82,15 +68,18 @@ class Workload:
         out.update({k: Decimal(len(v)) for k, v in distinct.items()})
         return out
 
-    def peaks(self) -> dict[tuple[str, datetime, str], tuple[Decimal, Decimal]]:
-        """(account, cycle start, meter) -> (peak, value at end) for delta and set meters."""
+    def peaks(self) -> dict[tuple[str, datetime, str], tuple[Decimal, Decimal, Decimal]]:
+        """(account, cycle start, meter) -> (opening, peak, value at end) of every gauge.
+
+        Levels move in event-time order; a cycle starts at the level the previous one ended
+        with; a cycle of the account in which a gauge did not move carries its level."""
         series: dict[tuple[str, str], list[tuple[datetime, Decimal, str, str, str]]] = \
             defaultdict(list)
         for g in self.good.values():
             for meter, kind, q, _ in g.contributions:
                 if kind in ("delta", "set"):
                     series[(g.account, meter)].append((g.t, q, g.source, g.id, kind))
-        out: dict[tuple[str, datetime, str], tuple[Decimal, Decimal]] = {}
+        out: dict[tuple[str, datetime, str], tuple[Decimal, Decimal, Decimal]] = {}
         cycles: dict[str, set[datetime]] = defaultdict(set)
         for g in self.good.values():
             cycles[g.account].add(oracle_cycle(self.anchors[g.account], g.t)[0])
@@ -102,8 +91,8 @@ class Workload:
                 before = level
                 level = level + q if kind == "delta" else q
                 key = (account, start, meter)
-                peak, _ = out.get(key, (before, before))
-                out[key] = (max(peak, before, level), level)
+                opening, peak, _ = out.get(key, (before, before, before))
+                out[key] = (opening, max(peak, level), level)
             # cycles of the account with no change of this gauge carry its level through
             for start in sorted(cycles[account]):
                 if (account, start, meter) in out:
@@ -113,24 +102,8 @@ class Workload:
                 for _t, q, _, _, kind in earlier:
                     carried = carried + q if kind == "delta" else q
                 if carried != 0:
-                    out[(account, start, meter)] = (carried, carried)
+                    out[(account, start, meter)] = (carried, carried, carried)
         return out
-
-    def expected_rejections(self) -> list[str]:
-        return [r.expect for r in self.records if r.expect not in ("accept", "duplicate")]
-
-
-def _event(etype: str, account: str | None, t: datetime, data: dict[str, Any], eid: str,
-           source: str = "urn:test:svc") -> dict[str, Any]:
-    ev: dict[str, Any] = {"specversion": "1.0", "id": eid, "source": source, "type": etype,
-                          "time": t.isoformat().replace("+00:00", "Z"), "data": data}
-    if account is not None:
-        ev["subject"] = account
-    return ev
-
-
-def _bytes(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc).encode()
 
 
 def generate(seed: int, accounts: int, events_per_account: int, *, start: date,
@@ -154,7 +127,7 @@ def generate(seed: int, accounts: int, events_per_account: int, *, start: date,
         c1_start, c1_end = oracle_cycle(anchor, sub_t)
         _, c2_end = oracle_cycle(anchor, c1_end)
         sid = next_id()
-        w.records.append(Record(account.encode(), _bytes(_event(
+        w.records.append(Record(account.encode(), as_bytes(event_doc(
             "account.subscribed", account, sub_t, {"product": "email", "plan": "p1"}, sid)),
             sub_t, "accept", ("urn:test:svc", sid)))
         w.good[("urn:test:svc", sid)] = Good(account, "urn:test:svc", sid, sub_t, [])
@@ -169,7 +142,7 @@ def generate(seed: int, accounts: int, events_per_account: int, *, start: date,
             eid = next_id()
             delay = timedelta(hours=rng.uniform(0, 20)) if rng.random() < late_rate \
                 else timedelta(seconds=rng.uniform(0, 60))
-            rec = Record(account.encode(), _bytes(_event(etype, account, t, data, eid)),
+            rec = Record(account.encode(), as_bytes(event_doc(etype, account, t, data, eid)),
                          t + delay, "accept", ("urn:test:svc", eid))
             w.records.append(rec)
             w.good[("urn:test:svc", eid)] = Good(account, "urn:test:svc", eid, t, contrib)
@@ -187,7 +160,7 @@ def generate(seed: int, accounts: int, events_per_account: int, *, start: date,
             c1_start, c1_end = oracle_cycle(anchor, datetime.combine(anchor, datetime.min.time(),
                                                                      UTC))
             t = c1_start + timedelta(hours=rng.uniform(1, 24 * 20))
-            w.records.append(_bad(reason, account, t, c1_end, next_id(), rng))
+            w.records.append(bad_record(reason, account, t, c1_end, next_id(), rng))
     w.records.sort(key=lambda r: r.arrival)
     return w
 
@@ -269,53 +242,3 @@ def _usage(rng: random.Random, carts: dict[str, set[str]], profiles: dict[str, b
     attachments[aid] = size
     return "attachment.stored", {"attachment_id": aid, "bytes": size}, \
         [("storage.attachments.bytes", "delta", Decimal((size + 999) // 1000 * 1000), aid)]
-
-
-def _bad(reason: str, account: str, t: datetime, c1_end: datetime, eid: str,
-         rng: random.Random) -> Record:
-    key = account.encode()
-    arrival = t + timedelta(seconds=5)
-    doc = _event("email.sent", account, t, {"count": 2}, eid, source="urn:test:bad")
-    value: bytes
-    if reason == "malformed_json":
-        value = _bytes(doc)[:-7]
-    elif reason == "not_utf8":
-        value = b'{"specversion": "1.0", "id": "\xff\xfe\xfd"}'
-    elif reason == "unknown_type":
-        doc["type"] = "teleport.used"
-        value = _bytes(doc)
-    elif reason == "missing_account":
-        del doc["subject"]
-        key = None
-        value = _bytes(doc)
-    elif reason == "unknown_account":
-        doc["subject"] = f"ghost-{eid}"
-        key = doc["subject"].encode()
-        value = _bytes(doc)
-    elif reason == "negative_quantity":
-        doc["data"] = {"count": -rng.randint(1, 9)}
-        value = _bytes(doc)
-    elif reason == "non_finite_quantity":
-        doc["type"], doc["data"] = "bandwidth.used", {"bytes": float("nan"), "kind": "hosting"}
-        value = json.dumps(doc).encode()  # json.dumps writes NaN, as a careless producer would
-    elif reason == "quantity_too_large":
-        doc["type"], doc["data"] = "bandwidth.used", {"bytes": 10**18, "kind": "hosting"}
-        value = _bytes(doc)
-    elif reason == "future_timestamp":
-        doc["time"] = (arrival + timedelta(hours=2)).isoformat()
-        value = _bytes(doc)
-    elif reason == "too_late":
-        arrival = c1_end + timedelta(hours=25)
-        value = _bytes(doc)
-    elif reason == "invalid_data":
-        doc["type"], doc["data"] = "cart.activated", {"category": "standard"}
-        value = _bytes(doc)
-    elif reason == "invalid_envelope":
-        doc["specversion"] = "0.3"
-        value = _bytes(doc)
-    elif reason == "key_mismatch":
-        key = b"someone-else"
-        value = _bytes(doc)
-    else:
-        raise ValueError(reason)
-    return Record(key, value, arrival, reason)
