@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import date
 
@@ -27,7 +28,7 @@ def _wait_progress(p: Pipeline, target: int, timeout: float = 240) -> None:
         time.sleep(0.2)
 
 
-def test_kill_9_worker_twice_and_sink_once(pipeline: Pipeline) -> None:
+def test_kill_9_worker_twice_sigterm_once_and_sink_once(pipeline: Pipeline) -> None:
     w = generate(seed=11, accounts=200, events_per_account=500, start=date(2026, 6, 1))
     assert len(w.good) >= 100_000
     pipeline.start_sink()
@@ -35,10 +36,14 @@ def test_kill_9_worker_twice_and_sink_once(pipeline: Pipeline) -> None:
     placed = produce(pipeline.bootstrap, pipeline.prefix, w.records)
     total = len(w.records)
     kills = 0
-    for fraction in (0.25, 0.6):
+    for fraction, how in ((0.25, "kill -9"), (0.45, "SIGTERM"), (0.6, "kill -9")):
         _wait_progress(pipeline, int(total * fraction))
-        pipeline.kill_worker(worker)
-        kills += 1
+        if how == "kill -9":
+            pipeline.kill_worker(worker)
+            kills += 1
+        else:  # a graceful stop in the middle of a batch: the batch must end first
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(120)
         worker = pipeline.start_worker()
     _wait_progress(pipeline, int(total * 0.8))
     assert pipeline.sink is not None
