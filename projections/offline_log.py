@@ -1,12 +1,13 @@
 """Read an exported event log (one CloudEvent per line) through the pipeline's decision.
 
 Each line goes through `stream_processors.process.process_record` exactly as a Kafka
-record would, with partition 0 and the line number (1-based) as its offset, and with the
-event's own `time` as its receipt time: the Kafka record timestamp is not in an exported
-log, so offline nothing is rejected as late or as ahead of its receipt. A line without a
-readable `time` is received at `fallback` (it is rejected anyway: an envelope without a
-time is invalid). Account state lives in a dict updated from `Outcome.state`. Blank lines
-are skipped. Accepted events feed a `MemoryAggregator`; rejections are counted by reason.
+record would, with partition 0 and the line number (1-based) as its offset, its subject as
+its key (producers key by account), and the event's own `time` as its receipt time: the
+Kafka record timestamp is not in an exported log, so offline nothing is rejected as late or
+as ahead of its receipt. A line without a readable `time` is received at `fallback` (it is
+rejected anyway: an envelope without a time is invalid). Account state lives in a dict
+updated from `Outcome.state`. Blank lines are skipped. Accepted events feed a
+`MemoryAggregator`; rejections are counted by reason.
 """
 
 from __future__ import annotations
@@ -37,16 +38,24 @@ class LogSummary:
     rejected: Counter[str] = field(default_factory=Counter)
 
 
-def receipt_time(raw: bytes, fallback: datetime) -> datetime:
-    """The event's own `time` (aware UTC), or `fallback` when it cannot be read."""
+def record_hints(raw: bytes, fallback: datetime) -> tuple[datetime, bytes | None]:
+    """What Kafka would have carried beside an exported line: its receipt time (the event's
+    own `time`, or `fallback`) and its key (the subject: producers key by account)."""
     try:
-        value = json.loads(raw).get("time")
-        parsed = datetime.fromisoformat(value)
-    except (ValueError, TypeError, AttributeError, RecursionError):
-        return fallback
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return fallback, None
+    if not isinstance(doc, dict):
+        return fallback, None
+    subject = doc.get("subject")
+    key = subject.encode("utf-8", errors="replace") if isinstance(subject, str) else None
+    try:
+        parsed = datetime.fromisoformat(doc.get("time"))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return fallback, key
     if parsed.tzinfo is None:
-        return fallback
-    return parsed.astimezone(UTC)
+        return fallback, key
+    return parsed.astimezone(UTC), key
 
 
 def rules_for(book: PriceBook) -> DeriveRules:
@@ -74,8 +83,9 @@ def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,
         if not raw.strip():
             continue
         summary.lines += 1
-        meta = RecordMeta(TOPIC, 0, number, receipt_time(raw, fallback))
-        outcome = process_record(raw, meta, None, states.get, rules, policy, dedup)
+        received, key = record_hints(raw, fallback)
+        meta = RecordMeta(TOPIC, 0, number, received)
+        outcome = process_record(raw, meta, key, states.get, rules, policy, dedup)
         if outcome.state_changed and outcome.state is not None:
             states[outcome.state_account] = outcome.state
         if outcome.duplicate:
