@@ -10,24 +10,26 @@ import pstats
 import time
 from datetime import UTC, datetime, timedelta
 
+from rich.console import Console
+
 from bench.e2e import _events
 from pricing.pricebook_loader import load_pricebook
-from pricing.sms_rates import sms_rate
 from projections.sink import usage_row
 from schemas.records import MeteredBatch
 from stream_processors.accounts import AccountState
-from stream_processors.derive import DeriveRules
+from stream_processors.derive import rules_for
 from stream_processors.process import Deduplicator, Policy, process_record
 from stream_processors.validate import RecordMeta
 
 N = 100_000
+console = Console()
 
 
 def main() -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     records = _events(N, 1000, 3, start)
     book = load_pricebook("marketing_tiers")
-    rules = DeriveRules(sms_rate=lambda c, ch: sms_rate(book, c, ch))  # type: ignore[arg-type]
+    rules = rules_for(book)
     states: dict[str, AccountState] = {}
     dedup = Deduplicator()
     received = datetime.now(UTC)

@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pricing.pricebook import PriceBook
-from pricing.sms import Channel
-from pricing.sms_rates import sms_rate
 from projections.memory import MemoryAggregator
 from stream_processors.accounts import AccountState
-from stream_processors.derive import DeriveRules
+from stream_processors.derive import rules_for
 from stream_processors.process import Deduplicator, Policy, process_record
 from stream_processors.validate import RecordMeta
 
@@ -56,14 +54,6 @@ def record_hints(raw: bytes, fallback: datetime) -> tuple[datetime, bytes | None
     if parsed.tzinfo is None:
         return fallback, key
     return parsed.astimezone(UTC), key
-
-
-def rules_for(book: PriceBook) -> DeriveRules:
-    def rate(country: str, channel: str) -> int:
-        ch: Channel = "mms" if channel == "mms" else "sms"
-        return sms_rate(book, country, ch)
-
-    return DeriveRules(sms_rate=rate)
 
 
 def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,

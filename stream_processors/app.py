@@ -16,12 +16,11 @@ import faust
 import structlog
 
 from pricing.pricebook import PriceBook
-from pricing.sms_rates import sms_rate
 from schemas.records import MeteredBatch, MeteredEvent, RejectedEvent, RejectReason
 from schemas.topics import Topics
 from stream_processors.account_store import AccountStore
 from stream_processors.accounts import AccountState
-from stream_processors.derive import DeriveRules
+from stream_processors.derive import rules_for
 from stream_processors.process import Deduplicator, Outcome, Policy, process_record
 from stream_processors.runtime import create_app, deliver_all, finish_batch, retry_forever
 from stream_processors.settings import ProcessorSettings
@@ -52,8 +51,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     async def _reload_on_rebalance(*_: Any, **__: Any) -> None:
         store.mark_stale()
 
-    rules = DeriveRules(sms_rate=lambda country, channel: sms_rate(rate_book, country,
-                                                                   channel))  # type: ignore[arg-type]
+    rules = rules_for(rate_book)
     policy = Policy(settings.allowed_lateness, settings.max_future)
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
 

@@ -31,6 +31,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from pricing import sms
+from pricing.pricebook import PriceBook
+from pricing.sms_rates import sms_rate
 from pricing.storage import attachment_kb, storage_bytes
 from schemas import events as ev
 from schemas.records import MeterKind, MeterValue
@@ -44,6 +46,16 @@ class DeriveRules:
     sms_rate: Callable[[str, str], int]
     storage_bytes: Callable[[Mapping[str, int]], Decimal] = storage_bytes
     attachment_bytes: Callable[[int], int] = lambda size: attachment_kb(size) * 1000
+
+
+def rules_for(book: PriceBook) -> DeriveRules:
+    """Derivation rules with `book`'s SMS credit-rate table (the stream and `metering rate`)."""
+
+    def rate(country: str, channel: str) -> int:
+        ch: sms.Channel = "mms" if channel == "mms" else "sms"
+        return sms_rate(book, country, ch)
+
+    return DeriveRules(sms_rate=rate)
 
 
 @dataclass(frozen=True, slots=True)

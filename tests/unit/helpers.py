@@ -5,14 +5,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pricing.pricebook_loader import load_pricebook
-from pricing.sms_rates import sms_rate
 from stream_processors.accounts import AccountState
-from stream_processors.derive import DeriveRules
+from stream_processors.derive import rules_for
 from stream_processors.process import Deduplicator, Outcome, Policy, process_record
 from stream_processors.validate import RecordMeta
 
 BOOK = load_pricebook("marketing_tiers")
-RULES = DeriveRules(sms_rate=lambda c, ch: sms_rate(BOOK, c, ch))  # type: ignore[arg-type]
+RULES = rules_for(BOOK)
 
 
 def event(etype: str, data: dict[str, Any], *, account: str = "acc", eid: str = "e1",
