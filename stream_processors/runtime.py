@@ -96,9 +96,15 @@ async def finish_batch(what: str, body: Callable[[], Awaitable[None]]) -> None:
             await asyncio.shield(task)
             break
         except asyncio.CancelledError:
-            if task.done():  # the body itself was cancelled: it did not finish
-                exit_unacked(what)
             cancelled = True  # faust stops us: let the batch end before it is acked
+            if not task.done():
+                continue
+            if task.cancelled():  # the body itself was cancelled: it did not finish
+                exit_unacked(what)
+            if task.exception() is not None:
+                log.error("batch_failed", what=what, error=repr(task.exception()))
+                exit_unacked(what)
+            break  # the body finished just as the cancellation arrived
         except Exception:
             log.exception("batch_failed", what=what)
             exit_unacked(what)
