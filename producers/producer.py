@@ -7,7 +7,6 @@ raised as `DeliveryError` by `flush()`/`close()`.
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -193,7 +192,3 @@ class MeteringProducer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def dumps_event(event: CloudEvent) -> str:
-    return json.dumps(event.model_dump(mode="json", exclude_none=True), sort_keys=True)

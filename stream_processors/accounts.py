@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,9 +44,6 @@ class AccountState(BaseModel):
 
     def cycle_for(self, t: datetime) -> Cycle:
         return _cycle_on_day(self.anchor, t.astimezone(UTC).date())
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
 
 
 @lru_cache(maxsize=65_536)

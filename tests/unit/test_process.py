@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.records import RejectReason
 from stream_processors.accounts import AccountState
-from stream_processors.process import Deduplicator, Policy
-from tests.unit.helpers import Harness, event
+from stream_processors.process import Deduplicator, Policy, process_record
+from tests.unit.helpers import RULES, Harness, event, meta
 
 
 def iso(t: datetime) -> str:
@@ -95,10 +96,12 @@ def test_usage_older_than_subscription_offset_is_unknown_after_state_reload() ->
     assert out.rejected is not None and out.rejected.reason == RejectReason.UNKNOWN_ACCOUNT
 
 
-def test_key_must_be_the_account() -> None:
+@pytest.mark.parametrize("key", [b"other", b"", None])
+def test_key_must_be_the_account(key: bytes | None) -> None:
     h = Harness()
     h.subscribe()
-    out = h.feed(event("email.sent", {"count": 1}), key=b"other")
+    out = process_record(event("email.sent", {"count": 1}), meta(5), key, h.states.get,
+                         RULES, Policy())
     assert out.rejected is not None and out.rejected.reason == RejectReason.KEY_MISMATCH
 
 

@@ -64,13 +64,6 @@ def test_an_error_in_the_batch_exits_unacked(no_exit: list[str]) -> None:
     assert no_exit == ["sink"]
 
 
-def test_missing_key_with_a_subject_is_a_key_mismatch() -> None:
-    h = Harness()
-    h.subscribe()
-    out = h.feed(event("email.sent", {"count": 1}), key=b"")
-    assert out.rejected is not None and out.rejected.reason == RejectReason.KEY_MISMATCH
-
-
 def test_lone_surrogate_is_malformed_and_rejection_serialises() -> None:
     raw = event("email.sent", {"count": 1}).replace(b'"id": "e1"', b'"id": "x\\ud800"')
     out = decode(raw, meta())
