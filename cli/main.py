@@ -89,6 +89,7 @@ def run() -> None:
 @app.command()
 def worker() -> None:
     """A stream-processor worker (Kafka only; run as many as partitions allow)."""
+    from infra.clock import clock_from
     from pricing.pricebook_loader import load_pricebook
     from schemas.topics import Topics
     from stream_processors.app import build_processor
@@ -98,7 +99,8 @@ def worker() -> None:
     settings = ProcessorSettings()
     _ensure_topics()
     faust_app = build_processor(_bootstrap(), k.partitions, Topics(k.topic_prefix), settings,
-                                load_pricebook(settings.rate_pricebook))
+                                load_pricebook(settings.rate_pricebook),
+                                clock_from(settings.clock))
     _run_faust(faust_app)
 
 

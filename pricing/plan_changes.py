@@ -92,13 +92,13 @@ def cycle_consequences(
     wants_downgrade = interval.policy == "flex" and interval.auto_downgrade and not upgraded
     if meter is not None and wants_downgrade:
         value = aggregates.value(product.id, meter)
-        target = lowest_covering(product, _limit_meter(product, meter), value, paid_only=True)
+        target = lowest_covering(product, limit_meter_for(product, meter), value, paid_only=True)
         if target is not None and product.rank(target.id) < rank:
             return change(target, "auto_downgrade")
     return []
 
 
-def _limit_meter(product: Product, meter: str) -> str:
+def limit_meter_for(product: Product, meter: str) -> str:
     """The meter whose plan limits a value of `meter` is compared with.
 
     Active profiles at the end are compared with the plans' active-profile limit (the

@@ -120,6 +120,15 @@ class SmsRate(_Frozen):
     """Which of the two figures the seeds do not give (made up for the example)."""
 
 
+class AlertSpec(_Frozen):
+    """Alert thresholds of one meter: fractions of the limit and absolute quantities."""
+
+    percent: list[Annotated[Decimal, Field(gt=0, le=10)]] | None = None
+    """Fractions of the limit (0.8 = 80%); None: the book's `alert_thresholds`."""
+    absolute: list[Annotated[Decimal, Field(gt=0)]] = []
+    """Quantities of the meter at which an alert fires, whatever the plan."""
+
+
 class PriceBook(_Frozen):
     name: Identifier
     version: str = Field(min_length=1)
@@ -132,6 +141,8 @@ class PriceBook(_Frozen):
         Decimal("1"),
     ]
     """Fractions of a limit at which an alert is raised."""
+    alerts: dict[str, AlertSpec] = {}
+    """Per-meter thresholds overriding `alert_thresholds` (and adding absolute ones)."""
     description: str = ""
     meters: dict[str, Meter]
     products: list[Product] = Field(min_length=1)

@@ -84,6 +84,9 @@ def check_references(book: PriceBook) -> Iterator[tuple[str, str]]:
             yield f"{where}.id", f"duplicate product {product.id!r}"
         seen_products.add(product.id)
         yield from _check_product(book.meters, product, where)
+    for meter in book.alerts:
+        if meter not in book.meters:
+            yield f"alerts.{meter}", f"unknown meter {meter!r}"
 
 
 def _check_product(

@@ -79,6 +79,57 @@ CREATE TABLE IF NOT EXISTS {db}.ingest_progress {on_cluster} (
 ) ENGINE = {replacing}(next_offset)
 ORDER BY (consumer, topic, partition)
 """),
+    ("alerts", """
+CREATE TABLE IF NOT EXISTS {db}.alerts {on_cluster} (
+    id String,
+    account String,
+    product LowCardinality(String),
+    plan String,
+    meter LowCardinality(String),
+    kind LowCardinality(String),
+    threshold String,
+    level Decimal(38, 9),
+    value Decimal(38, 9),
+    limit_value Nullable(Decimal(38, 9)),
+    crossed_at DateTime64(6, 'UTC'),
+    cycle_start DateTime('UTC'),
+    cycle_end DateTime('UTC'),
+    projected Decimal(38, 9),
+    projected_overage_cost Decimal(38, 2),
+    currency LowCardinality(String),
+    exhausts_at Nullable(DateTime64(6, 'UTC')),
+    src_offset Int64,
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = {replacing}()
+ORDER BY (account, id)
+SETTINGS non_replicated_deduplication_window = 1000
+"""),
+    ("decisions", """
+CREATE TABLE IF NOT EXISTS {db}.decisions {on_cluster} (
+    id String,
+    account String,
+    product LowCardinality(String),
+    meter LowCardinality(String),
+    kind LowCardinality(String),
+    reason LowCardinality(String),
+    plan String,
+    target_plan Nullable(String),
+    limit_value Decimal(38, 9),
+    capacity Decimal(38, 9),
+    unit_price Decimal(38, 9),
+    cost Decimal(38, 2),
+    currency LowCardinality(String),
+    pricebook String,
+    at DateTime64(6, 'UTC'),
+    effective Nullable(DateTime64(6, 'UTC')),
+    cycle_start DateTime('UTC'),
+    cycle_end DateTime('UTC'),
+    src_offset Int64,
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = {replacing}()
+ORDER BY (account, id)
+SETTINGS non_replicated_deduplication_window = 1000
+"""),
     ("cycle_counters", """
 CREATE OR REPLACE VIEW {db}.cycle_counters {on_cluster} AS
 SELECT account, cycle_start, cycle_end, meter,

@@ -25,7 +25,7 @@ The timeline comes from the account events of the log (`account.subscribed`,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -35,12 +35,10 @@ from pricing.cycles import Cycle
 from pricing.pricebook import PriceBook
 from pricing.timeline import PlanInterval, PlanTimeline, cycle_for, timeline_from_changes
 from projections.aggregate_rows import AggregateRows
+from schemas.meters import ALIASES, PLAIN_END, PLAIN_PEAK_PREFIXES
 from schemas.records import MeteredEvent
 
 ZERO = Decimal(0)
-PLAIN_PEAK_PREFIXES = ("carts.",)
-PLAIN_END = frozenset({"storage.data.bytes", "storage.attachments.bytes"})
-ALIASES: Mapping[str, str] = {"contacts.peak": "profiles.total.peak"}
 
 
 def gauge_values(meter: str, peak: Decimal, end: Decimal) -> dict[str, Decimal]:

@@ -32,6 +32,46 @@ REJECTED_COLUMNS = [
     "raw_size", "source", "id", "account", "type",
 ]
 PROGRESS_COLUMNS = ["consumer", "topic", "partition", "next_offset"]
+ALERT_COLUMNS = [
+    "id", "account", "product", "plan", "meter", "kind", "threshold", "level", "value",
+    "limit_value", "crossed_at", "cycle_start", "cycle_end", "projected",
+    "projected_overage_cost", "currency", "exhausts_at", "src_offset",
+]
+DECISION_COLUMNS = [
+    "id", "account", "product", "meter", "kind", "reason", "plan", "target_plan",
+    "limit_value", "capacity", "unit_price", "cost", "currency", "pricebook", "at",
+    "effective", "cycle_start", "cycle_end", "src_offset",
+]
+
+
+def _opt_ts(value: str | None) -> datetime | None:
+    return None if value is None else _ts(value)
+
+
+def _opt_dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def alert_row(d: dict[str, Any]) -> list[Any]:
+    """An alerts row from an Alert in its JSON form (as on the alerts topic)."""
+    return [
+        d["id"], d["account"], d["product"], d["plan"], d["meter"], d["kind"], d["threshold"],
+        Decimal(d["level"]), Decimal(d["value"]), _opt_dec(d.get("limit")),
+        _ts(d["crossed_at"]), _ts(d["cycle_start"]), _ts(d["cycle_end"]),
+        Decimal(d["projected"]), Decimal(d["projected_overage_cost"]), d["currency"],
+        _opt_ts(d.get("exhausts_at")), d.get("offset", -1),
+    ]
+
+
+def decision_row(d: dict[str, Any]) -> list[Any]:
+    """A decisions row from a Decision in its JSON form (as on the decisions topic)."""
+    return [
+        d["id"], d["account"], d["product"], d["meter"], d["kind"], d["reason"], d["plan"],
+        d.get("target_plan"), Decimal(d["limit"]), Decimal(d["capacity"]),
+        Decimal(d["unit_price"]), Decimal(d["cost"]), d["currency"], d["pricebook"],
+        _ts(d["at"]), _opt_ts(d.get("effective")), _ts(d["cycle_start"]),
+        _ts(d["cycle_end"]), d.get("offset", -1),
+    ]
 
 
 def batch_token(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
@@ -103,6 +143,17 @@ class ClickHouseSink:
         token = batch_token(topic, partition, first, last)
         self._insert("rejected_events", [rejected_row(r) for r in records], REJECTED_COLUMNS,
                      token)
+
+    def write_docs(self, table: str, topic: str, partition: int, first: int, last: int,
+                   docs: Sequence[dict[str, Any]]) -> None:
+        """Alerts or decisions (JSON documents) of one topic range, deduplicated by id."""
+        if table == "alerts":
+            rows, columns = [alert_row(d) for d in docs], ALERT_COLUMNS
+        elif table == "decisions":
+            rows, columns = [decision_row(d) for d in docs], DECISION_COLUMNS
+        else:
+            raise ValueError(f"no such document table {table!r}")
+        self._insert(table, rows, columns, batch_token(topic, partition, first, last))
 
     def write_progress(self, progress: dict[tuple[str, int], int]) -> None:
         """Next offset per (topic, partition), in one insert."""

@@ -88,4 +88,35 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
 
             await write("write_rejected", write_batch)
 
+    for table, topic_name in (("alerts", topics.alerts), ("decisions", topics.decisions)):
+        _document_agent(app, table, app.topic(topic_name, partitions=partitions), settings,
+                        write, db, by_partition)
     return app
+
+
+def _document_agent(app: faust.App, table: str, topic: faust.TopicT, settings: SinkSettings,
+                    write: Any, db: str, by_partition: Any) -> None:
+    """Alerts and decisions: JSON documents to their table, idempotent by id."""
+
+    name = topic.get_topic_name()
+
+    async def write_batch(batch: list[Any]) -> None:
+        for partition, messages in by_partition(batch).items():
+            docs = [orjson.loads(m.value) for m in messages]
+            first, last = messages[0].offset, messages[-1].offset
+
+            def insert(client: Any, docs: list[dict[str, Any]] = docs,
+                       partition: int = partition, first: int = first,
+                       last: int = last) -> None:
+                sink = ClickHouseSink(client, db, settings.app_id)
+                sink.write_docs(table, name, partition, first, last, docs)
+                sink.write_progress({(name, partition): last + 1})
+
+            await write(f"write_{table}", insert)
+
+    async def agent(stream: Any) -> None:  # a faust Stream of raw bytes
+        async for batch in stream.take_events(settings.batch_max * 20, settings.batch_within_s):
+            await finish_batch(f"sink_{table}", partial(write_batch, batch))
+
+    agent.__name__ = f"sink_{table}"
+    app.agent(topic, name=f"sink_{table}", concurrency=1)(agent)

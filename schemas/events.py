@@ -159,6 +159,22 @@ class AccountCancelled(_Data):
     product: Product | None = None
 
 
+class AccountWebhookConfigured(_Data):
+    """Where alerts and decisions of the account are POSTed (None: stop delivering)."""
+
+    url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s]+$")
+
+
+# ---- intents --------------------------------------------------------------------------------
+
+class SendScheduled(_Data):
+    """A send planned for later in the cycle; under auto_upgrade, one that would cross the
+    limit upgrades the plan now (so the send is not cut off when it runs)."""
+
+    product: Product
+    count: int = Field(ge=1, le=100 * MAX_COUNT)
+
+
 USAGE_TYPES: dict[str, type[_Data]] = {
     "email.sent": EmailSent,
     "sms.sent": SmsSent,
@@ -179,8 +195,10 @@ ACCOUNT_TYPES: dict[str, type[_Data]] = {
     "account.plan_change_requested": AccountPlanChangeRequested,
     "account.settings_changed": AccountSettingsChanged,
     "account.cancelled": AccountCancelled,
+    "account.webhook_configured": AccountWebhookConfigured,
 }
-EVENT_DATA: dict[str, type[_Data]] = {**USAGE_TYPES, **ACCOUNT_TYPES}
+INTENT_TYPES: dict[str, type[_Data]] = {"send.scheduled": SendScheduled}
+EVENT_DATA: dict[str, type[_Data]] = {**USAGE_TYPES, **ACCOUNT_TYPES, **INTENT_TYPES}
 
 QUANTITY_FIELDS: dict[str, tuple[str, ...]] = {
     "email.sent": ("count",),

@@ -101,3 +101,65 @@ class MeteredBatch(BaseModel):
     first_offset: int
     last_offset: int
     events: list[MeteredEvent]
+
+
+AlertKind = Literal["threshold", "forecast"]
+
+
+class Alert(BaseModel):
+    """A meter of an account approaching or reaching its limit in a cycle.
+
+    `id` is the same for every copy of one alert (account, cycle, product, meter,
+    threshold): consumers use it as the idempotency key.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    account: str
+    product: str
+    plan: str
+    meter: str
+    kind: AlertKind
+    threshold: str = Field(description='"80%" of the limit, "=5000" absolute, or "forecast".')
+    level: Decimal = Field(description="The meter quantity at which the threshold fires.")
+    value: Decimal = Field(description="The meter's cycle-to-date value after the event.")
+    limit: Decimal | None = None
+    crossed_at: datetime = Field(description="Event time of the usage that crossed it.")
+    cycle_start: datetime
+    cycle_end: datetime
+    projected: Decimal = Field(description="Quantity at cycle end at the cycle-to-date rate.")
+    projected_overage_cost: Decimal
+    currency: str
+    exhausts_at: datetime | None = Field(None, description="forecast: when the limit runs out.")
+    offset: int = Field(-1, description="Input offset of the event that raised it.")
+
+
+DecisionKind = Literal["sending.blocked", "sending.unblocked", "plan.upgraded",
+                       "flex.purchased", "downgrade.scheduled", "downgrade.cancelled"]
+
+
+class Decision(BaseModel):
+    """A limit-policy decision taken in the stream; `cost` is charged at once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    account: str
+    product: str
+    meter: str
+    kind: DecisionKind
+    reason: str
+    plan: str = Field(description="The plan in force when the decision was taken.")
+    target_plan: str | None = None
+    limit: Decimal = Field(description="The effective limit after the decision.")
+    capacity: Decimal = Decimal(0)
+    unit_price: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)
+    currency: str = "USD"
+    pricebook: str = ""
+    at: datetime = Field(description="Event time (or clock time for scheduled decisions).")
+    effective: datetime | None = Field(None, description="When a scheduled change applies.")
+    cycle_start: datetime
+    cycle_end: datetime
+    offset: int = -1

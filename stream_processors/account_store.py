@@ -42,6 +42,9 @@ class AccountStore:
     def put(self, account: str, state: AccountState) -> None:
         self._states[account] = state
 
+    def items(self) -> list[tuple[str, AccountState]]:
+        return list(self._states.items())
+
     def load(self, timeout: float = 120.0) -> int:
         """Read the compacted topic from its beginning to its current end (blocking).
 
@@ -92,5 +95,6 @@ class AccountStore:
 
 def _keep_newest(states: dict[str, AccountState], key: str, state: AccountState) -> None:
     current = states.get(key)
+    # at an equal offset the later write wins (a clock tick writes without a new offset)
     if current is None or state.last_offset >= current.last_offset:
         states[key] = state

@@ -1,14 +1,16 @@
 """Per-account state carried by the stream: what cycle an event falls in.
 
-The state record keeps the offset of the last account event applied to it, so that a
-record replayed after a crash (the state may be ahead of the committed offset) is
-recognised: account events at or below `last_offset` are not applied twice, and usage
-events older than the subscription's offset are treated as before the account existed.
+The state record keeps the offset of the last record applied to it (an account event,
+or a usage event that moved the live limits), so that a record replayed after a crash
+(the state may be ahead of the committed offset) is recognised and not applied twice;
+usage events older than the subscription's offset are treated as before the account
+existed.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +21,7 @@ from schemas.events import (
     AccountPlanChangeRequested,
     AccountSettingsChanged,
     AccountSubscribed,
+    AccountWebhookConfigured,
 )
 
 
@@ -31,6 +34,31 @@ class ProductPlan(BaseModel):
     limit_policy: str = "none"
     auto_downgrade: bool = False
     cancelled_at: datetime | None = None
+    next_plan: str | None = None
+    """A requested plan change that takes effect when the next cycle starts."""
+
+
+class LiveCycle(BaseModel):
+    """What the live limits know of the account's current cycle (see limits.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    end: datetime
+    sums: dict[str, Decimal] = Field(default_factory=dict)
+    """Sum and distinct stream meters, cycle to date."""
+    peaks: dict[str, Decimal] = Field(default_factory=dict)
+    """Gauge stream meters: the highest level in the cycle (opening level included)."""
+    fired: list[str] = Field(default_factory=list)
+    """Alert keys already raised this cycle: "product|meter|threshold"."""
+    flexed: dict[str, str] = Field(default_factory=dict)
+    """Product -> the plan whose capacity a flex purchase made available this cycle."""
+    blocked: dict[str, str] = Field(default_factory=dict)
+    """Product -> why sending is blocked."""
+    downgrades: dict[str, str] = Field(default_factory=dict)
+    """Product -> plan scheduled from the next cycle ("" = looked at, nothing to do)."""
+    upgraded: list[str] = Field(default_factory=list)
+    """Products upgraded during this cycle (an upgrade cancels the auto-downgrade)."""
 
 
 class AccountState(BaseModel):
@@ -41,6 +69,10 @@ class AccountState(BaseModel):
     subscribed_at: datetime
     last_offset: int
     products: dict[str, ProductPlan] = Field(default_factory=dict)
+    levels: dict[str, Decimal] = Field(default_factory=dict)
+    """Gauge stream meters (profiles, carts, seats, storage): the level now."""
+    live: LiveCycle | None = None
+    webhook_url: str | None = None
 
     def cycle_for(self, t: datetime) -> Cycle:
         return _cycle_on_day(self.anchor, t.astimezone(UTC).date())
@@ -53,7 +85,7 @@ def _cycle_on_day(anchor: date, day: date) -> Cycle:
 
 
 AccountData = AccountSubscribed | AccountPlanChangeRequested | AccountSettingsChanged | \
-    AccountCancelled
+    AccountCancelled | AccountWebhookConfigured
 
 
 def apply_account_event(state: AccountState | None, data: AccountData, at: datetime,
@@ -71,13 +103,16 @@ def apply_account_event(state: AccountState | None, data: AccountData, at: datet
                                         "products": {**state.products, data.product: plan}})
     if state is None:
         return None  # the caller rejects it as unknown_account
+    if isinstance(data, AccountWebhookConfigured):
+        return state.model_copy(update={"last_offset": offset, "webhook_url": data.url})
     current = state.products.get(data.product) if data.product else None
     products = dict(state.products)
     if isinstance(data, AccountPlanChangeRequested):
-        if current is not None:
-            # The plan timeline (pricing) decides when it takes effect; the stream records it.
-            products[data.product] = current.model_copy(update={"plan": data.plan,
-                                                                 "since": at})
+        if current is not None and data.effective == "now":
+            products[data.product] = current.model_copy(
+                update={"plan": data.plan, "since": at, "next_plan": None})
+        elif current is not None:
+            products[data.product] = current.model_copy(update={"next_plan": data.plan})
     elif isinstance(data, AccountSettingsChanged):
         if current is not None:
             products[data.product] = current.model_copy(

@@ -15,12 +15,17 @@ from typing import Any
 import faust
 import structlog
 
+from infra.clock import Clock
 from pricing.pricebook import PriceBook
-from schemas.records import MeteredBatch, MeteredEvent, RejectedEvent, RejectReason
+from pricing.pricebook_loader import available_pricebooks, load_pricebook
+from schemas.records import Alert, Decision, MeteredBatch, MeteredEvent, RejectedEvent, RejectReason
 from schemas.topics import Topics
 from stream_processors.account_store import AccountStore
 from stream_processors.accounts import AccountState
+from stream_processors.dedup_warmup import warm_dedup
 from stream_processors.derive import rules_for
+from stream_processors.limits import LimitsContext, tick
+from stream_processors.partitioning import partition_of
 from stream_processors.process import Deduplicator, Outcome, Policy, process_record
 from stream_processors.runtime import create_app, deliver_all, finish_batch, retry_forever
 from stream_processors.settings import ProcessorSettings
@@ -37,15 +42,27 @@ def _meta(message: Any) -> RecordMeta:
                       datetime.fromtimestamp(message.timestamp, UTC))
 
 
+def limits_context(rate_book: PriceBook) -> LimitsContext:
+    """Every reference price book by name; `rate_book` for accounts that name none."""
+    books = {name: load_pricebook(name) for name in available_pricebooks()}
+    books[rate_book.name] = rate_book
+    return LimitsContext(books, rate_book.name)
+
+
 def build_processor(bootstrap: str, partitions: int, topics: Topics,
-                    settings: ProcessorSettings, rate_book: PriceBook) -> faust.App:
+                    settings: ProcessorSettings, rate_book: PriceBook,
+                    clock: Clock) -> faust.App:
     """`rate_book`: the price book whose SMS credit-rate table the stream applies."""
     app = create_app(settings.app_id, bootstrap, partitions)
     events = app.topic(topics.events, partitions=partitions)
     metered = app.topic(topics.metered, partitions=partitions)
     rejected = app.topic(topics.rejected, partitions=partitions)
     accounts_topic = app.topic(topics.accounts, partitions=partitions)
+    alerts = app.topic(topics.alerts, partitions=partitions)
+    decisions = app.topic(topics.decisions, partitions=partitions)
     store = AccountStore(bootstrap, topics.accounts)
+    limits = limits_context(rate_book) if settings.limits else None
+    lock = asyncio.Lock()  # batches and clock ticks take turns with the account states
 
     @app.on_partitions_assigned.connect
     async def _reload_on_rebalance(*_: Any, **__: Any) -> None:
@@ -65,7 +82,8 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                                            f"record timestamp {message.timestamp!r}: {exc}",
                                            raw))
         try:
-            return process_record(raw, meta, message.key, store.get, rules, policy, dedup)
+            return process_record(raw, meta, message.key, store.get, rules, policy, dedup,
+                                  limits)
         except Exception as exc:  # a bug must not drop the event silently
             log.exception("processing_error", partition=meta.partition, offset=meta.offset)
             return Outcome(rejected=reject(meta, RejectReason.PROCESSING_ERROR, repr(exc), raw))
@@ -73,16 +91,34 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     @app.agent(events, concurrency=1)
     async def process(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
-            await finish_batch("process", partial(handle, batch))
+            await finish_batch("process", partial(locked, handle, batch))
+
+    def reload() -> None:
+        store.load()
+        if dedup is not None:  # a window of about dedup_window events (500 per message)
+            warm_dedup(bootstrap, topics.metered, dedup,
+                       max(1, settings.dedup_window // 500 // partitions))
+
+    async def locked(fn: Any, *args: Any) -> None:
+        async with lock:
+            if store.stale:
+                await retry_forever("load_accounts", lambda: asyncio.to_thread(reload),
+                                    lambda: app.should_stop)
+            await fn(*args)
+
+    def outputs(alert_list: list[Alert], decision_list: list[Decision]) -> list[Send]:
+        out: list[Send] = [(alerts, a.account.encode(), a.model_dump_json().encode())
+                           for a in alert_list]
+        return out + [(decisions, d.account.encode(), d.model_dump_json().encode())
+                      for d in decision_list]
 
     async def handle(batch: list[Any]) -> None:
-        if store.stale:
-            await retry_forever("load_accounts", lambda: asyncio.to_thread(store.load),
-                                lambda: app.should_stop)
         groups: dict[int, list[MeteredEvent]] = defaultdict(list)
         bounds: dict[int, list[int]] = {}
         rejections: list[RejectedEvent] = []
         state_writes: dict[str, AccountState] = {}
+        alert_list: list[Alert] = []
+        decision_list: list[Decision] = []
         for event in batch:
             message = event.message
             outcome = decide(message)
@@ -96,7 +132,9 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                 account = outcome.state_account
                 store.put(account, outcome.state)
                 state_writes[account] = outcome.state
-        sends: list[tuple[faust.TopicT, bytes | None, bytes]] = []
+            alert_list += outcome.alerts
+            decision_list += outcome.decisions
+        sends: list[Send] = []
         for partition, (first, last) in bounds.items():
             sends += [(metered, str(partition).encode(), blob) for blob in split_batch(
                 topics.events, partition, first, last, groups.get(partition, []))]
@@ -104,9 +142,38 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                   for account, state in state_writes.items()]
         sends += [(rejected, r.account.encode() or None, r.model_dump_json().encode())
                   for r in rejections]
+        sends += outputs(alert_list, decision_list)
         await deliver_all("process", sends, lambda: app.should_stop)
 
+    if limits is not None:
+        ctx = limits
+
+        @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]
+        async def clock_tick() -> None:
+            """Time passing: cycle roll-over and auto-downgrades of this worker's accounts."""
+            await finish_batch("clock_tick", partial(locked, on_tick))
+
+        async def on_tick() -> None:
+            mine = {tp.partition for tp in app.assignor.assigned_actives()
+                    if tp.topic == topics.events}
+            now = clock.now()
+            sends: list[Send] = []
+            for account, state in store.items():
+                if partition_of(account, partitions) not in mine:
+                    continue
+                out = tick(state, account, ctx, now)
+                if out.changed:
+                    store.put(account, out.state)
+                    sends.append((accounts_topic, account.encode(),
+                                  out.state.model_dump_json().encode()))
+                    sends += outputs(out.alerts, out.decisions)
+            if sends:
+                await deliver_all("clock_tick", sends, lambda: app.should_stop)
+
     return app
+
+
+Send = tuple[faust.TopicT, bytes | None, bytes]
 
 
 MAX_MESSAGE_BYTES = 900_000

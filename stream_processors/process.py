@@ -16,10 +16,17 @@ from pydantic import BaseModel
 
 from pricing.sms_rates import UnknownCountry
 from schemas.envelope import CloudEvent
-from schemas.events import ACCOUNT_TYPES
-from schemas.records import MeteredEvent, RejectedEvent, RejectReason
+from schemas.events import ACCOUNT_TYPES, SendScheduled
+from schemas.records import Alert, Decision, MeteredEvent, RejectedEvent, RejectReason
 from stream_processors.accounts import AccountState, apply_account_event
 from stream_processors.derive import DeriveRules, derive
+from stream_processors.limits import (
+    LimitsContext,
+    LimitsOutcome,
+    account_changed,
+    apply_usage,
+    scheduled_send,
+)
 from stream_processors.validate import RecordMeta, decode, reject
 
 
@@ -40,6 +47,8 @@ class Outcome:
     state_changed: bool = False
     state_account: str = ""
     duplicate: bool = False
+    alerts: tuple[Alert, ...] = ()
+    decisions: tuple[Decision, ...] = ()
 
 
 class Deduplicator:
@@ -70,8 +79,10 @@ class Deduplicator:
 def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
                    states: Callable[[str], AccountState | None],
                    rules: DeriveRules, policy: Policy,
-                   dedup: Deduplicator | None = None) -> Outcome:
-    """Decide one record. `states` looks up the stored state of an account id."""
+                   dedup: Deduplicator | None = None,
+                   limits: LimitsContext | None = None) -> Outcome:
+    """Decide one record. `states` looks up the stored state of an account id; with
+    `limits`, accepted records also move the live limits (alerts and decisions)."""
     decoded = decode(raw, meta)
     if isinstance(decoded, RejectedEvent):
         return Outcome(rejected=decoded)
@@ -90,7 +101,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
         return rejected(RejectReason.FUTURE_TIMESTAMP,
                         f"time {event.time.isoformat()} is ahead of receipt "
                         f"{meta.timestamp.isoformat()}")
-    state = states(event.subject)
+    state = before = states(event.subject)
     changed: AccountState | None = None
     if event.type in ACCOUNT_TYPES:
         after = apply_account_event(state, data, event.time, meta.offset)  # type: ignore[arg-type]
@@ -100,9 +111,22 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
         return rejected(RejectReason.UNKNOWN_ACCOUNT,
                         f"no subscription for account {event.subject[:128]!r}")
     outcome = _accept(raw, meta, event, data, state, rules, policy)
+    live = LimitsOutcome(state)
+    if limits is not None:
+        if changed is not None:
+            live = account_changed(before, state, event.subject, limits, event.time,
+                                   meta.offset)
+        elif outcome.metered is not None and isinstance(data, SendScheduled):
+            live = scheduled_send(state, event.subject, data.product, data.count, limits,
+                                  event.time, meta.offset)
+        elif outcome.metered is not None and outcome.metered.meters:
+            live = apply_usage(state, outcome.metered, limits, meta.offset)
+        if live.changed:
+            changed = live.state
     if changed is not None:  # an account event: its state is stored whatever else happens
         return Outcome(metered=outcome.metered, rejected=outcome.rejected, state=changed,
-                       state_changed=True, state_account=event.subject)
+                       state_changed=True, state_account=event.subject,
+                       alerts=tuple(live.alerts), decisions=tuple(live.decisions))
     return outcome
 
 

@@ -34,7 +34,12 @@ class ProcessorSettings(BaseSettings):
     max_future_s: float = Field(300.0, ge=0)
     dedup_window: int = Field(500_000, ge=0)
     rate_pricebook: str = Field("marketing_tiers",
-                                description="Price book (name or path) of the SMS rate table.")
+                                description="Price book (name or path) of the SMS rate table "
+                                            "and of accounts that name no price book.")
+    limits: bool = Field(True, description="Raise alerts and take limit decisions.")
+    tick_s: float = Field(30.0, gt=0, description="How often the clock is looked at "
+                                                  "(auto-downgrades, cycle roll-over).")
+    clock: str = Field("system", description="system | file:<path> | fixed:<RFC 3339>")
 
     @property
     def allowed_lateness(self) -> timedelta:

@@ -102,7 +102,8 @@ class Pipeline:
 
     def caught_up(self) -> bool:
         checks = [(self.processor_id, self.topics.events), (self.sink_id, self.topics.metered),
-                  (self.sink_id, self.topics.rejected)]
+                  (self.sink_id, self.topics.rejected), (self.sink_id, self.topics.alerts),
+                  (self.sink_id, self.topics.decisions)]
         for group, topic in checks:
             end = end_offsets(self.bootstrap, topic)
             done = self.committed(group, topic)

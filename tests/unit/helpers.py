@@ -7,6 +7,7 @@ from typing import Any
 from pricing.pricebook_loader import load_pricebook
 from stream_processors.accounts import AccountState
 from stream_processors.derive import rules_for
+from stream_processors.limits import LimitsContext
 from stream_processors.process import Deduplicator, Outcome, Policy, process_record
 from stream_processors.validate import RecordMeta
 
@@ -28,8 +29,10 @@ def meta(offset: int = 0, received: str = "2026-03-10T12:00:01Z") -> RecordMeta:
 class Harness:
     """Feeds records through process_record with a dict-backed account store."""
 
-    def __init__(self, policy: Policy | None = None, dedup: bool = True) -> None:
+    def __init__(self, policy: Policy | None = None, dedup: bool = True,
+                 limits: LimitsContext | None = None) -> None:
         self.states: dict[str, AccountState] = {}
+        self.limits = limits
         self.policy = policy or Policy()
         self.dedup = Deduplicator() if dedup else None
         self.offset = 0
@@ -41,7 +44,7 @@ class Harness:
             self.offset += 1
         doc_key = key if key is not None else _subject(raw)
         out = process_record(raw, meta(offset, received), doc_key, self.states.get, RULES,
-                             self.policy, self.dedup)
+                             self.policy, self.dedup, self.limits)
         if out.state_changed and out.state is not None:
             self.states[out.state_account] = out.state
         return out

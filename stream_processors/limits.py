@@ -1,0 +1,411 @@
+"""Live limits: alerts and limit-policy decisions, taken per record in the stream. Pure.
+
+The live state of an account's current cycle (`AccountState.live`, `levels`) moves with
+every accepted usage event of an account that has a product in a price book:
+- every plain limit of the plan in force (and storage allowances, from the seats level)
+  is watched: each threshold of the meter (`pricing.alerts`) fires once per (account,
+  cycle, product, meter, threshold), lowest first when one event crosses several; a sum
+  meter also gets one forecast alert when the cycle-to-date rate runs out before the end;
+- the product's send-limit meter going above the effective limit asks
+  `pricing.limits.decide_at_limit` under the account's policy: block (until an upgrade, a
+  flex purchase or the next cycle), upgrade at once, or buy the next tier's capacity;
+- a free plan over its profile limit is blocked until it is back under it;
+- the clock (`tick`) schedules auto-downgrades 24 hours before the cycle ends.
+Decisions are taken in arrival order and use event time; a usage event of an earlier
+cycle (late, within the lateness) moves gauge levels only: it reaches the bill through
+the close of that cycle. Ids of alerts and decisions are deterministic, so a replay after
+a crash emits copies with the same id, never a new alert.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from pricing.alerts import (
+    crossings,
+    exhaustion_time,
+    projected_overage_cost,
+    projected_quantity,
+    thresholds_for,
+)
+from pricing.cycles import Cycle
+from pricing.limits import LimitDecision, decide_at_limit
+from pricing.plan_changes import limit_meter_for, lowest_covering
+from pricing.pricebook import Allowance, LimitPolicy, Plan, PriceBook, Product
+from schemas.meters import gauge_source
+from schemas.records import Alert, Decision, DecisionKind, MeteredEvent
+from stream_processors.accounts import AccountState, LiveCycle, ProductPlan
+
+ZERO = Decimal(0)
+NAMESPACE = uuid.UUID("6f1c1a36-8d0e-4d55-9f55-4c1f3a2b7e10")
+DOWNGRADE_NOTICE = timedelta(hours=24)
+FORECAST_MIN_FRACTION = Decimal("0.05")
+"""No forecast before 5% of the cycle has passed (about a day and a half of a month)."""
+LIMIT_REASONS = frozenset({"limit_reached", "top_of_ladder", "flex_not_eligible"})
+
+
+@dataclass(frozen=True)
+class LimitsContext:
+    books: Mapping[str, PriceBook]
+    default_book: str
+
+    def book_for(self, plan: ProductPlan) -> PriceBook | None:
+        book = self.books.get(plan.pricebook or self.default_book)
+        if book is None or not any(p.id == _product_of(plan, book) for p in book.products):
+            return None
+        return book
+
+
+def _product_of(plan: ProductPlan, book: PriceBook) -> str:
+    for product in book.products:
+        if any(p.id == plan.plan for p in product.plans):
+            return product.id
+    return ""
+
+
+@dataclass
+class LimitsOutcome:
+    state: AccountState
+    alerts: list[Alert] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    changed: bool = False
+
+
+def _id(*parts: object) -> str:
+    return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
+
+
+def watched_products(state: AccountState, ctx: LimitsContext) -> list[tuple[str, ProductPlan,
+                                                                   PriceBook, Product, Plan]]:
+    out = []
+    for pid, pp in state.products.items():
+        if pp.cancelled_at is not None:
+            continue
+        book = ctx.book_for(pp)
+        if book is None:
+            continue
+        try:
+            product = book.product(pid)
+            out.append((pid, pp, book, product, product.plan(pp.plan)))
+        except KeyError:
+            continue
+    return out
+
+
+class LiveRun:
+    """One application of a record (or a tick) to an account's state."""
+
+    def __init__(self, state: AccountState, account: str, ctx: LimitsContext,
+                 at: datetime, offset: int) -> None:
+        self.state, self.account, self.ctx, self.at, self.offset = state, account, ctx, at, offset
+        self.out = LimitsOutcome(state)
+
+    def finish(self) -> LimitsOutcome:
+        changed = self.state is not self.out.state
+        state = self.state
+        if changed and self.offset > state.last_offset:
+            state = state.model_copy(update={"last_offset": self.offset})
+        return LimitsOutcome(state, self.out.alerts, self.out.decisions, changed)
+
+    # -- state helpers ---------------------------------------------------------------------
+    @property
+    def live(self) -> LiveCycle:
+        assert self.state.live is not None
+        return self.state.live
+
+    def set_live(self, **update: Any) -> None:
+        self.state = self.state.model_copy(update={"live": self.live.model_copy(update=update)})
+
+    def set_plan(self, pid: str, **update: Any) -> None:
+        products = dict(self.state.products)
+        products[pid] = products[pid].model_copy(update=update)
+        self.state = self.state.model_copy(update={"products": products})
+
+    def value(self, meter: str) -> Decimal:
+        source = gauge_source(meter)
+        if source is None:
+            return self.live.sums.get(meter, ZERO)
+        gauge, which = source
+        level = self.state.levels.get(gauge, ZERO)
+        return self.live.peaks.get(gauge, level) if which == "peak" else level
+
+    def limit(self, product: Product, plan: Plan, meter: str) -> Decimal | None:
+        raw = plan.limits.get(meter)
+        if isinstance(raw, Allowance):
+            seats = self.state.levels.get(product.seats_meter or "seats.full_time", ZERO)
+            return raw.base + raw.per_seat * max(seats, ZERO)
+        if raw is not None and meter == product.send_limit_meter and \
+                product.id in self.live.flexed:
+            flexed = product.plan(self.live.flexed[product.id]).limits.get(meter)
+            if isinstance(flexed, Decimal):
+                return max(raw, flexed)
+        return raw
+
+    def decide(self, kind: DecisionKind, pid: str, meter: str, reason: str, plan: str,
+               limit: Decimal, book: PriceBook, *, d: LimitDecision | None = None,
+               target: str | None = None, effective: datetime | None = None,
+               discriminator: object = None) -> None:
+        live = self.live
+        self.out.decisions.append(Decision(
+            id=_id(self.account, kind, pid, live.start.isoformat(),
+                   self.offset if discriminator is None else discriminator),
+            account=self.account, product=pid, meter=meter, kind=kind, reason=reason,
+            plan=plan, target_plan=target if d is None else d.target_plan, limit=limit,
+            capacity=d.capacity if d else ZERO, unit_price=d.unit_price if d else ZERO,
+            cost=d.cost if d else ZERO, currency=book.currency,
+            pricebook=f"{book.name}@{book.version}", at=self.at, effective=effective,
+            cycle_start=live.start, cycle_end=live.end, offset=self.offset))
+
+    # -- the cycle -----------------------------------------------------------------------
+    def roll(self, cycle: Cycle) -> None:
+        """Make `cycle` the live one: pending plan changes apply, blocks and flex end."""
+        old = self.state.live
+        if old is not None and old.start >= cycle.start:
+            return
+        if old is not None:
+            for pid, pp in self.state.products.items():
+                target = old.downgrades.get(pid) or pp.next_plan
+                if target:
+                    self.set_plan(pid, plan=target, since=old.end, next_plan=None)
+        self.state = self.state.model_copy(update={"live": LiveCycle(
+            start=cycle.start, end=cycle.end, peaks=dict(self.state.levels))})
+        if old is None:
+            return
+        for pid, _, book, product, plan in watched_products(self.state, self.ctx):
+            if pid in old.blocked:
+                meter = product.send_limit_meter or ""
+                self.decide("sending.unblocked", pid, meter, "next_cycle", plan.id,
+                            self.limit(product, plan, meter) or ZERO, book,
+                            discriminator="next_cycle")
+
+    # -- usage ---------------------------------------------------------------------------
+    def usage(self, event: MeteredEvent) -> None:
+        cycle = Cycle(event.cycle_start, event.cycle_end)
+        self.roll(cycle)
+        late = cycle.start < self.live.start
+        watched = watched_products(self.state, self.ctx)
+        before = {(pid, m): self.value(m) for pid, _, _, _, plan in watched for m in plan.limits}
+        levels = dict(self.state.levels)
+        sums, peaks = dict(self.live.sums), dict(self.live.peaks)
+        for mv in event.meters:
+            if mv.kind in ("sum", "distinct"):
+                sums[mv.meter] = sums.get(mv.meter, ZERO) + mv.quantity
+                continue
+            level = levels.get(mv.meter, ZERO)
+            level = level + mv.quantity if mv.kind == "delta" else mv.quantity
+            levels[mv.meter] = level
+            peaks[mv.meter] = max(peaks.get(mv.meter, level), level)
+        self.state = self.state.model_copy(update={"levels": levels})
+        if late:
+            return
+        self.set_live(sums=sums, peaks=peaks)
+        for pid, pp, book, product, plan in watched:
+            self.alerts(pid, book, product, plan, before)
+            self.send_limit(pid, pp, book, product, plan, before)
+            self.profile_limit(pid, book, product, plan)
+
+    def alerts(self, pid: str, book: PriceBook, product: Product, plan: Plan,
+               before: Mapping[tuple[str, str], Decimal]) -> None:
+        live, fired = self.live, list(self.live.fired)
+        cycle = Cycle(live.start, live.end)
+        for meter in plan.limits:
+            b, a = before.get((pid, meter), ZERO), self.value(meter)
+            if a <= b:
+                continue
+            limit = self.limit(product, plan, meter)
+            is_sum = gauge_source(meter) is None
+            projected = projected_quantity(a, cycle, self.at) if is_sum else a
+
+            def alert(kind: str, key: str, level: Decimal, exhausts: datetime | None = None,
+                      meter: str = meter, limit: Decimal | None = limit,
+                      projected: Decimal = projected, a: Decimal = a) -> None:
+                fired.append(f"{pid}|{meter}|{key}")
+                self.out.alerts.append(Alert(
+                    id=_id(self.account, live.start.isoformat(), pid, meter, key),
+                    account=self.account, product=pid, plan=plan.id, meter=meter,
+                    kind=cast(Any, kind), threshold=key, level=level, value=a, limit=limit,
+                    crossed_at=self.at, cycle_start=live.start, cycle_end=live.end,
+                    projected=projected,
+                    projected_overage_cost=projected_overage_cost(plan, meter, limit,
+                                                                  projected),
+                    currency=book.currency, exhausts_at=exhausts, offset=self.offset))
+
+            for c in crossings(thresholds_for(book, meter), limit, b, a):
+                if f"{pid}|{meter}|{c.threshold.key}" not in fired:
+                    alert("threshold", c.threshold.key, c.level)
+            if is_sum and f"{pid}|{meter}|forecast" not in fired:
+                when = exhaustion_time(a, limit, cycle, self.at, FORECAST_MIN_FRACTION)
+                if when is not None and limit is not None:
+                    alert("forecast", "forecast", limit, when)
+        if len(fired) != len(live.fired):
+            self.set_live(fired=fired)
+
+    def send_limit(self, pid: str, pp: ProductPlan, book: PriceBook, product: Product,
+                   plan: Plan, before: Mapping[tuple[str, str], Decimal],
+                   extra: Decimal = ZERO, reason: str | None = None) -> None:
+        meter = product.send_limit_meter
+        if meter is None or pid in self.live.blocked:
+            return
+        limit = self.limit(product, plan, meter)
+        used = self.value(meter) + extra
+        if limit is None or used <= limit:
+            return
+        d = decide_at_limit(book, pid, plan.id, cast(LimitPolicy, pp.limit_policy),
+                            before.get((pid, meter), ZERO), used, earlier=self.flexed(pid),
+                            at=self.at)
+        if extra and d.action != "upgrade":
+            return  # a scheduled send only acts in advance under auto_upgrade
+        self.apply(pid, book, product, plan, meter, d, reason)
+
+    def flexed(self, pid: str) -> list[LimitDecision]:
+        target = self.live.flexed.get(pid)
+        if target is None:
+            return []
+        return [LimitDecision(pid, "", "flex", "", target, ZERO)]
+
+    def apply(self, pid: str, book: PriceBook, product: Product, plan: Plan, meter: str,
+              d: LimitDecision, reason: str | None = None) -> None:
+        if d.action == "block":
+            self.set_live(blocked={**self.live.blocked, pid: d.reason})
+            self.decide("sending.blocked", pid, meter, d.reason, plan.id, d.limit, book, d=d)
+        elif d.action == "flex" and d.target_plan:
+            self.set_live(flexed={**self.live.flexed, pid: d.target_plan})
+            self.decide("flex.purchased", pid, meter, reason or d.reason, plan.id, d.limit,
+                        book, d=d)
+        elif d.action == "upgrade" and d.target_plan:
+            self.set_plan(pid, plan=d.target_plan, since=self.at)
+            self.decide("plan.upgraded", pid, meter, reason or d.reason, plan.id, d.limit,
+                        book, d=d)
+            self.upgraded(pid, book, product, d.target_plan)
+
+    def upgraded(self, pid: str, book: PriceBook, product: Product, new_plan: str) -> None:
+        live = self.live
+        self.set_live(upgraded=sorted({*live.upgraded, pid}))
+        pending = live.downgrades.get(pid)
+        if pending:
+            self.set_live(downgrades={**self.live.downgrades, pid: ""})
+            self.decide("downgrade.cancelled", pid, product.auto_downgrade_meter or "",
+                        "upgraded", new_plan, ZERO, book, target=pending)
+        reason = live.blocked.get(pid)
+        if reason in LIMIT_REASONS and product.send_limit_meter:
+            meter = product.send_limit_meter
+            limit = self.limit(product, product.plan(new_plan), meter)
+            if limit is not None and self.value(meter) <= limit:
+                self.unblock(pid, book, meter, new_plan, limit, "upgrade")
+
+    def unblock(self, pid: str, book: PriceBook, meter: str, plan: str, limit: Decimal,
+                reason: str) -> None:
+        self.set_live(blocked={k: v for k, v in self.live.blocked.items() if k != pid})
+        self.decide("sending.unblocked", pid, meter, reason, plan, limit, book)
+
+    def profile_limit(self, pid: str, book: PriceBook, product: Product, plan: Plan) -> None:
+        meter = product.upgrade_next_cycle_meter
+        if meter is None or not plan.free:
+            return
+        limit = self.limit(product, plan, meter)
+        if limit is None:
+            return
+        reason = "free_plan_over_profile_limit"
+        blocked = self.live.blocked.get(pid)
+        if blocked is None and self.value_now(meter) > limit:
+            self.set_live(blocked={**self.live.blocked, pid: reason})
+            self.decide("sending.blocked", pid, meter, reason, plan.id, limit, book)
+        elif blocked == reason and self.value_now(meter) <= limit:
+            self.unblock(pid, book, meter, plan.id, limit, "under_profile_limit")
+
+    def value_now(self, meter: str) -> Decimal:
+        """A gauge's level now (a peak meter's current level, not its cycle peak)."""
+        source = gauge_source(meter)
+        return self.value(meter) if source is None else self.state.levels.get(source[0], ZERO)
+
+
+# -- entry points ------------------------------------------------------------------------
+
+def watches(state: AccountState | None, ctx: LimitsContext) -> bool:
+    return state is not None and bool(watched_products(state, ctx))
+
+
+def apply_usage(state: AccountState, event: MeteredEvent, ctx: LimitsContext,
+                offset: int) -> LimitsOutcome:
+    """The live limits after one accepted usage event (a replayed offset changes nothing)."""
+    if offset <= state.last_offset or not watches(state, ctx):
+        return LimitsOutcome(state)
+    run = LiveRun(state, event.account, ctx, event.time, offset)
+    run.usage(event)
+    return run.finish()
+
+
+def account_changed(before: AccountState | None, after: AccountState, account: str,
+                    ctx: LimitsContext, at: datetime, offset: int) -> LimitsOutcome:
+    """Consequences of an applied account event: an upgrade (or a plan change effective
+    now) cancels a pending auto-downgrade and lifts a limit block it resolves; a policy
+    changed to flex or auto_upgrade while blocked acts at once."""
+    if before is None or after.live is None or not watches(after, ctx):
+        return LimitsOutcome(after)
+    run = LiveRun(after, account, ctx, at, offset)
+    run.roll(after.cycle_for(at))
+    for pid, pp, book, product, plan in watched_products(run.state, ctx):
+        old = before.products.get(pid)
+        if old is None:
+            continue
+        if old.plan != pp.plan and product.rank(pp.plan) > product.rank(old.plan):
+            run.upgraded(pid, book, product, pp.plan)
+        elif old.limit_policy != pp.limit_policy and run.live.blocked.get(pid) in LIMIT_REASONS:
+            meter = product.send_limit_meter or ""
+            used = run.value(meter)
+            d = decide_at_limit(book, pid, plan.id, cast(LimitPolicy, pp.limit_policy), used,
+                                used, earlier=run.flexed(pid), at=at)
+            if d.action in ("flex", "upgrade"):
+                run.apply(pid, book, product, plan, meter, d, "policy_changed")
+                if d.action == "flex":
+                    run.unblock(pid, book, meter, plan.id, d.limit, "flex")
+    return run.finish()
+
+
+def scheduled_send(state: AccountState, account: str, product: str, count: int,
+                   ctx: LimitsContext, at: datetime, offset: int) -> LimitsOutcome:
+    """A send planned in this cycle that would cross the limit upgrades now (auto_upgrade)."""
+    if offset <= state.last_offset or not watches(state, ctx):
+        return LimitsOutcome(state)
+    run = LiveRun(state, account, ctx, at, offset)
+    run.roll(state.cycle_for(at))
+    for pid, pp, book, spec, plan in watched_products(run.state, ctx):
+        if pid == product and spec.send_limit_meter:
+            run.send_limit(pid, pp, book, spec, plan, {}, Decimal(count), "scheduled_send")
+    return run.finish()
+
+
+def tick(state: AccountState, account: str, ctx: LimitsContext, now: datetime) -> LimitsOutcome:
+    """Time passing: roll into the cycle of `now`; from 24 hours before its end, schedule
+    the auto-downgrade of flex + auto_downgrade products to the lowest paid plan covering
+    the active profiles (once per cycle; not after an upgrade in the cycle)."""
+    if not watches(state, ctx):
+        return LimitsOutcome(state)
+    run = LiveRun(state, account, ctx, now, state.last_offset)
+    run.roll(state.cycle_for(now))
+    live = run.live
+    if now < live.end - DOWNGRADE_NOTICE:
+        return run.finish()
+    for pid, pp, book, product, plan in watched_products(run.state, ctx):
+        meter = product.auto_downgrade_meter
+        if meter is None or pp.limit_policy != "flex" or not pp.auto_downgrade or \
+                pid in run.live.downgrades:
+            continue
+        target = None
+        if pid not in run.live.upgraded:
+            value = run.value_now(meter)
+            target = lowest_covering(product, limit_meter_for(product, meter), value,
+                                     paid_only=True)
+        if target is not None and product.rank(target.id) < product.rank(plan.id):
+            run.set_live(downgrades={**run.live.downgrades, pid: target.id})
+            run.decide("downgrade.scheduled", pid, meter, "auto_downgrade", plan.id,
+                       ZERO, book, target=target.id, effective=live.end,
+                       discriminator="auto_downgrade")
+        else:
+            run.set_live(downgrades={**run.live.downgrades, pid: ""})
+    return run.finish()
