@@ -154,9 +154,10 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
             await finish_batch("clock_tick", partial(locked, on_tick))
 
         async def on_tick() -> None:
-            mine = {tp.partition for tp in app.assignor.assigned_actives()
+            mine = {tp.partition for tp in app.consumer.assignment()
                     if tp.topic == topics.events}
             now = clock.now()
+            log.debug("clock.tick", now=now.isoformat(), partitions=sorted(mine))
             sends: list[Send] = []
             for account, state in store.items():
                 if partition_of(account, partitions) not in mine:
