@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,10 +81,14 @@ def down() -> None:
 
 @app.command()
 def run() -> None:
-    """Everything on the embedded default: broker, sink (owns chdb) and one worker."""
+    """Everything on the embedded default: broker, sink (owns chdb), one worker, the HTTP
+    API, and webhook delivery when METERING_WEBHOOK_MASTER_SECRET is set."""
     from cli.stack import run_stack
 
-    raise typer.Exit(run_stack(_kafka(), ["sink", "worker"]))
+    roles = ["sink", "worker", "api"]
+    if os.environ.get("METERING_WEBHOOK_MASTER_SECRET"):
+        roles.append("webhooks")
+    raise typer.Exit(run_stack(_kafka(), roles))
 
 
 @app.command()
@@ -102,6 +107,54 @@ def worker() -> None:
                                 load_pricebook(settings.rate_pricebook),
                                 clock_from(settings.clock))
     _run_faust(faust_app)
+
+
+@app.command()
+def api() -> None:
+    """The HTTP API (can-send, scheduled sends); OpenAPI at /docs and /openapi.json."""
+    import uvicorn
+
+    from api.app import create_api
+    from api.settings import ApiSettings
+    from infra.clock import clock_from
+    from pricing.pricebook_loader import load_pricebook
+    from producers import MeteringProducer, ProducerSettings
+    from schemas.topics import Topics
+    from stream_processors.account_view import AccountView
+    from stream_processors.app import limits_context
+    from stream_processors.settings import ProcessorSettings
+
+    k = _kafka()
+    settings, processor = ApiSettings(), ProcessorSettings()
+    _ensure_topics()
+    view = AccountView(_bootstrap(), Topics(k.topic_prefix).accounts).start()
+    ctx = limits_context(load_pricebook(processor.rate_pricebook))
+    web = create_api(view, lambda: MeteringProducer(
+        _bootstrap(), ProducerSettings(topic_prefix=k.topic_prefix, source="urn:metering:api")),
+        ctx, clock_from(processor.clock), settings.view_wait_s)
+    try:
+        uvicorn.run(web, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        view.close()
+
+
+@app.command()
+def webhooks() -> None:
+    """Webhook delivery of alerts and decisions (needs METERING_WEBHOOK_MASTER_SECRET)."""
+    from schemas.topics import Topics
+    from stream_processors.account_view import AccountView
+    from stream_processors.webhook_app import build_webhooks
+    from stream_processors.webhooks import WebhookSettings
+
+    k = _kafka()
+    _ensure_topics()
+    view = AccountView(_bootstrap(), Topics(k.topic_prefix).accounts).start()
+    try:
+        _run_faust(build_webhooks(_bootstrap(), k.partitions, Topics(k.topic_prefix),
+                                  os.environ.get("METERING_WEBHOOK_APP_ID", "metering-webhooks"),
+                                  WebhookSettings(), view))
+    finally:
+        view.close()
 
 
 @app.command()

@@ -42,9 +42,14 @@ class Topics:
     def invoices(self) -> str:
         return self._t("billing.invoices")
 
+    @property
+    def webhooks_failed(self) -> str:
+        """Alerts and decisions whose webhook delivery was given up (for an operator)."""
+        return self._t("metering.webhooks.failed")
+
     def all(self) -> list[str]:
         return [self.events, self.accounts, self.metered, self.rejected, self.alerts,
-                self.decisions, self.invoices]
+                self.decisions, self.invoices, self.webhooks_failed]
 
     def compacted(self) -> set[str]:
         return {self.accounts}

@@ -377,7 +377,10 @@ def scheduled_send(state: AccountState, account: str, product: str, count: int,
     for pid, pp, book, spec, plan in watched_products(run.state, ctx):
         if pid == product and spec.send_limit_meter:
             run.send_limit(pid, pp, book, spec, plan, {}, Decimal(count), "scheduled_send")
-    return run.finish()
+    out = run.finish()
+    if not out.changed:  # stored anyway: whoever scheduled it can see it was processed
+        out = LimitsOutcome(state.model_copy(update={"last_offset": offset}), changed=True)
+    return out
 
 
 def tick(state: AccountState, account: str, ctx: LimitsContext, now: datetime) -> LimitsOutcome:

@@ -4,17 +4,26 @@ auto-downgrade and its cancellation, can-send answers, and alerts exact across k
 from __future__ import annotations
 
 import random
+import threading
 import time
+import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
+import httpx
 import pytest
 
+from infra.kafka_broker import free_port
 from pricing.pricebook_loader import load_pricebook
+from producers.client import MeteringClient
 from stream_processors.account_view import AccountView
 from stream_processors.app import limits_context
 from stream_processors.can_send import can_send
+from stream_processors.webhooks import account_secret, verify
 from tests.support.events import Sender
 from tests.support.pipeline import Pipeline
 
@@ -179,3 +188,81 @@ def test_alerts_exact_under_duplicates_and_kill_9(bootstrap: str, tmp_path: Path
     assert {(a, t, Decimal(v)) for a, t, v, _ in rows} == expected
     totals = {a: sum(c for b, _, c, _ in sent if b == a) for a in accounts}
     assert dict(blocked) == {a: 1 for a, total in totals.items() if total > 70_000}
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A customer's webhook endpoint: fails every record's first attempt with 503."""
+
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    attempts: ClassVar[Counter[str]] = Counter()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        key = self.headers["Idempotency-Key"]
+        self.attempts[key] += 1
+        if self.attempts[key] == 1:
+            self.send_response(503)
+        else:
+            self.received.append((dict(self.headers), body))
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_api_client_scheduled_send_and_signed_webhooks(bootstrap: str, tmp_path: Path) -> None:
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    master = "test-master-secret"
+    p = Pipeline(bootstrap, tmp_path, METERING_API_PORT=str(port),
+                 METERING_WEBHOOK_MASTER_SECRET=master, METERING_WEBHOOK_BASE_BACKOFF_S="0.1",
+                 METERING_WEBHOOK_APP_ID=f"hooks-{uuid.uuid4().hex[:8]}",
+                 METERING_CLOCK="fixed:2026-03-08T00:00:00Z")
+    s = Sender(bootstrap, p.prefix)
+    client = MeteringClient(f"http://127.0.0.1:{port}")
+    try:
+        p.start_sink()
+        p.start_worker()
+        p.spawn("api")
+        p.spawn("webhooks")
+        subscribe(s, "sched", "auto_upgrade")
+        subscribe(s, "hook", "none")
+        s.send("hook", "account.webhook_configured",
+               {"url": f"http://127.0.0.1:{server.server_port}/hooks"}, T0 + timedelta(hours=1))
+        s.send("sched", "email.sent", {"count": 60_000}, T0 + timedelta(days=3))
+        s.flush()
+        p.wait_caught_up(timeout=120)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                before = client.can_send("sched", "email", 15_000)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the API never answered"
+                time.sleep(0.3)
+        assert (before["action"], before["target_plan"]) == ("upgrade", "email-8k")
+        done = client.schedule_send("sched", "email", 15_000, wait=True)
+        assert done["answer"]["plan"] == "email-8k"  # upgraded in advance, in the stream
+        with pytest.raises(httpx.HTTPStatusError) as missing:
+            client.can_send("nobody", "email", 1)
+        assert missing.value.response.status_code == 404
+        s.send("hook", "email.sent", {"count": 70_001}, T0 + timedelta(days=6))
+        s.flush()
+        deadline = time.monotonic() + 60
+        while len(Receiver.received) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        client.close()
+        s.close()
+        p.stop()
+        server.shutdown()
+    secret = account_secret(master.encode(), "hook")
+    kinds = Counter(h["X-Metering-Event"] for h, _ in Receiver.received)
+    assert kinds == {"alert": 3, "decision": 1}
+    for headers, body in Receiver.received:
+        assert verify(secret, headers["X-Metering-Signature"], body, time.time())
+        assert not verify(account_secret(master.encode(), "sched"),
+                          headers["X-Metering-Signature"], body, time.time())
+        assert Receiver.attempts[headers["Idempotency-Key"]] == 2  # retried once

@@ -56,6 +56,12 @@ class Pipeline:
         log.close()
         return proc
 
+    def spawn(self, role: str) -> subprocess.Popen[bytes]:
+        """Another role (api, webhooks), stopped with the workers."""
+        proc = self._spawn(role)
+        self.workers.append(proc)
+        return proc
+
     def start_sink(self) -> None:
         self.sink = self._spawn("sink")
 
