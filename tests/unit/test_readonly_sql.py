@@ -43,7 +43,7 @@ LIMITS = ReadOnlyLimits(max_execution_time=10, max_result_rows=1000)
 ROWS = [("acme", "urn:s", "e1", "email.sent", 1), ("acme", "urn:s", "e2", "email.sent", 1),
         ("beta", "urn:s", "e3", "sms.sent", 1)]
 COUNTS = {"acme": 2, "beta": 1}
-FUZZ = settings(max_examples=80, deadline=None,
+FUZZ = settings(max_examples=250, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -368,6 +368,14 @@ def test_cli_errors_are_one_line_and_what_to_do(engine: Engine, args: list[str],
     assert hint.startswith("  -> ")
     assert result.stdout == ""
     engine.assert_intact()
+
+
+def test_cli_does_not_create_a_missing_embedded_path(tmp_path: Path) -> None:
+    result = CliRunner(env={"METERING_CH_DSN": f"chdb://{tmp_path / 'none'}"}).invoke(
+        _app(), ["sql", "SELECT 1"])
+    assert result.exit_code == 1
+    assert "no embedded ClickHouse" in result.stderr
+    assert not (tmp_path / "none").exists()
 
 
 def test_cli_says_what_to_do_when_the_pipeline_holds_the_path(tmp_path: Path) -> None:
