@@ -1,11 +1,15 @@
 """End-to-end benchmark on real parts: prints figures and writes bench/results/latest.json.
 
-Phase A (throughput): 1,000,000 events produced as fast as the producer can while one
-worker and the sink run; end-to-end rate = events / (last row visible in ClickHouse -
-first record produced). In the same run, a bare aiokafka consumer reads the same topic.
-Phase B (latency): events produced at a fixed rate below phase A's; the per-event
-latency is usage_log.ingested_at - record timestamp (the insert is visible when it returns).
-Worker and sink resident memory are sampled every second throughout.
+The load (bench/load.py): every account is on a plan with limits, so the live limits run.
+Phase A (throughput, limits on): 1,000,000 events produced as fast as the producer can
+while one worker and the sink run; end-to-end rate = events / (last row visible in
+ClickHouse - first record produced). In the same run, a bare aiokafka consumer reads the
+same topic. Worker and sink resident memory are sampled every second.
+Limits cost: the same rate over BENCH_LIMITS_EVENTS events with METERING_LIMITS=false, and
+with limits on (phase A itself when it has that many events, else a phase of its own).
+Phase B (latency): events produced at 70% of phase A's rate, probe events among them;
+event -> counter = usage_log.ingested_at - record timestamp (the insert is visible when it
+returns); event -> alert = the probe's alert read from the alerts topic - its send time.
 """
 
 from __future__ import annotations
@@ -14,16 +18,19 @@ import asyncio
 import json
 import os
 import platform
-import random
 import tempfile
 import threading
 import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from bench.alerts import AlertWatch, latency_figures, now_ms
+from bench.load import PROBE_THRESHOLD, Record, usage_events, with_probes
 from infra.kafka_broker import KafkaBroker
 from producers import MeteringProducer, ProducerSettings
 from tests.support.pipeline import ROOT, Pipeline
@@ -31,35 +38,13 @@ from tests.support.pipeline import ROOT, Pipeline
 N_EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 N_ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "10000"))
 LATENCY_EVENTS = int(os.environ.get("BENCH_LATENCY_EVENTS", "100000"))
+LIMITS_EVENTS = int(os.environ.get("BENCH_LIMITS_EVENTS", "300000"))
+ALERT_PROBES = int(os.environ.get("BENCH_ALERT_PROBES", "1000"))
 RESULTS = ROOT / "bench" / "results"
+JOIN_S = 8.0
+"""Time for the worker and the sink to join their groups before the clock starts."""
 
-
-def _events(n: int, accounts: int, seed: int, start: datetime) -> list[tuple[bytes, bytes]]:
-    rng = random.Random(seed)
-    out = []
-    for a in range(accounts):
-        acc = f"b{a:05d}"
-        doc = {"specversion": "1.0", "id": f"sub-{acc}", "source": "urn:bench", "type":
-               "account.subscribed", "subject": acc, "time": start.isoformat(),
-               "data": {"product": "email", "plan": "p"}}
-        out.append((acc.encode(), json.dumps(doc).encode()))
-    for i in range(n - accounts):
-        acc = f"b{rng.randrange(accounts):05d}"
-        t = (start + timedelta(seconds=1 + i / 1000)).isoformat()
-        roll = rng.random()
-        if roll < 0.6:
-            etype, data = "email.sent", {"count": rng.randint(1, 5)}
-        elif roll < 0.75:
-            etype, data = "sms.sent", {"to_country": "US", "segments": 1}
-        elif roll < 0.9:
-            etype, data = "bandwidth.used", {"bytes": rng.randrange(10**6), "kind": "hosting"}
-        else:
-            etype = rng.choice(["cart.activated", "cart.deactivated"])
-            data = {"cart_id": f"c{rng.randrange(50)}", "category": "standard"}
-        doc = {"specversion": "1.0", "id": f"{seed}-{i}", "source": "urn:bench", "type": etype,
-               "subject": acc, "time": t, "data": data}
-        out.append((acc.encode(), json.dumps(doc).encode()))
-    return out
+_events = usage_events  # bench.profile_hot_path imports it from here
 
 
 class MemorySampler(threading.Thread):
@@ -100,19 +85,32 @@ class MemorySampler(threading.Thread):
         return out
 
 
-def produce(bootstrap: str, prefix: str, records: list[tuple[bytes, bytes]],
-            rate: float | None = None) -> float:
+@dataclass
+class Produced:
+    seconds: float
+    sent_ms: dict[int, int] = field(default_factory=dict)
+    """Wall-clock send time (= record timestamp) of each stamped record, by index."""
+
+
+def produce(bootstrap: str, prefix: str, records: list[Record], rate: float | None = None,
+            stamp: Collection[int] = frozenset()) -> Produced:
     producer = MeteringProducer(bootstrap, ProducerSettings(topic_prefix=prefix))
+    out = Produced(0.0)
     t0 = time.monotonic()
     for i, (key, value) in enumerate(records):
-        producer.send_raw(key, value)
+        if i in stamp:
+            out.sent_ms[i] = now_ms()
+            producer.send_raw(key, value, timestamp_ms=out.sent_ms[i])
+        else:
+            producer.send_raw(key, value)
         if rate is not None and i % 100 == 0:
             ahead = i / rate - (time.monotonic() - t0)
             if ahead > 0:
                 time.sleep(ahead)
     producer.flush()
     producer.close()
-    return time.monotonic() - t0
+    out.seconds = time.monotonic() - t0
+    return out
 
 
 async def _bare_consume(bootstrap: str, topic: str, expected: int) -> float:
@@ -133,6 +131,112 @@ async def _bare_consume(bootstrap: str, topic: str, expected: int) -> float:
     return seen / (time.monotonic() - t0)
 
 
+def _started(bootstrap: str, workdir: Path, **env: str) -> tuple[Pipeline, Any]:
+    """A pipeline on fresh topics with its sink and one worker running and joined."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    p = Pipeline(bootstrap, workdir, 4, **env)
+    p.start_sink()
+    worker = p.start_worker()
+    return p, worker
+
+
+def _sink_figures(p: Pipeline) -> dict[str, Any]:
+    """End-to-end rate from the usage log, and what the limits emitted (stops the sink)."""
+    client = p.clickhouse()
+    db = p.ch.database
+    try:
+        span, n = client.query(
+            f"SELECT dateDiff('millisecond', min(received_at), max(ingested_at)), count() "
+            f"FROM {db}.usage_log FINAL").result_rows[0]
+        alerts = client.query(f"SELECT count() FROM {db}.alerts FINAL").result_rows[0][0]
+        decisions = client.query(f"SELECT count() FROM {db}.decisions FINAL").result_rows[0][0]
+    finally:
+        client.close()
+    return {"end_to_end_events_per_s": round(n / (span / 1000)), "rows": n,
+            "alerts": alerts, "decisions": decisions}
+
+
+def _throughput(bootstrap: str, workdir: Path, records: list[Record], *,
+                bare: bool = False, sample: bool = False,
+                **env: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Produce `records` flat out into a fresh pipeline; its figures and the memory summary
+    (empty unless `sample`). `bare`: a bare consumer then reads the same topic."""
+    p, worker = _started(bootstrap, workdir, **env)
+    sampler = MemorySampler({"worker": worker, "sink": p.sink})
+    try:
+        if sample:
+            sampler.start()
+        time.sleep(JOIN_S)
+        produced = produce(bootstrap, p.prefix, records)
+        p.wait_caught_up(timeout=3600)
+        bare_rate = asyncio.run(_bare_consume(bootstrap, p.topics.events, len(records))) \
+            if bare else None
+        sampler.stop.set()
+        figures = _sink_figures(p)
+    finally:
+        p.stop()
+    figures["producer_events_per_s"] = round(len(records) / produced.seconds)
+    if bare_rate is not None:
+        figures["bare_consumer_events_per_s"] = round(bare_rate)
+        figures["ratio_to_bare_consumer"] = round(
+            figures["end_to_end_events_per_s"] / bare_rate, 3)
+    return figures, sampler.summary() if sample else {}
+
+
+def _limits_cost(bootstrap: str, work: Path, start: datetime,
+                 main: dict[str, Any]) -> dict[str, Any]:
+    """End-to-end events/s with live limits on and off over the same events."""
+    records = usage_events(LIMITS_EVENTS, N_ACCOUNTS, 1, start)
+    if LIMITS_EVENTS == N_EVENTS:
+        on, on_from = main, "phase A"
+    else:
+        on, _ = _throughput(bootstrap, work / "limits-on", records)
+        on_from = "own phase"
+    off, _ = _throughput(bootstrap, work / "limits-off", records, METERING_LIMITS="false")
+    on_rate, off_rate = on["end_to_end_events_per_s"], off["end_to_end_events_per_s"]
+    return {"events": LIMITS_EVENTS, "on_measured_in": on_from,
+            "on_events_per_s": on_rate, "off_events_per_s": off_rate,
+            "cost_pct": round(100 * (1 - on_rate / off_rate), 1),
+            "on_alerts": on["alerts"], "on_decisions": on["decisions"],
+            "off_alerts": off["alerts"], "off_decisions": off["decisions"]}
+
+
+def _counter_latency(p: Pipeline) -> dict[str, Any]:
+    client = p.clickhouse()
+    try:
+        p50, p99, pmax = client.query(
+            f"SELECT quantiles(0.5, 0.99, 1)(dateDiff('millisecond', received_at, "
+            f"ingested_at)) FROM {p.ch.database}.usage_log FINAL").result_rows[0][0]
+    finally:
+        client.close()
+    return {"p50": p50, "p99": p99, "max": pmax}
+
+
+def _latency(bootstrap: str, workdir: Path, start: datetime, rate: float) -> dict[str, Any]:
+    """Phase B: the load at `rate` with probes; event -> counter and event -> alert."""
+    accounts = min(N_ACCOUNTS, 1000)
+    probes = min(ALERT_PROBES, LATENCY_EVENTS // 20)
+    records, at = with_probes(usage_events(LATENCY_EVENTS, accounts, 2, start), probes, start,
+                              skip=accounts)
+    p, _ = _started(bootstrap, workdir)
+    watch = AlertWatch(bootstrap, p.topics.alerts, p.partitions, set(at.values()),
+                       PROBE_THRESHOLD)
+    try:
+        watch.start()
+        watch.ready.wait(60)
+        time.sleep(JOIN_S)
+        produced = produce(bootstrap, p.prefix, records, rate=rate, stamp=at)
+        p.wait_caught_up(timeout=1800)
+        arrived = watch.finish(timeout=30)
+        counter = _counter_latency(p)
+    finally:
+        p.stop()
+    sent = {at[i]: ms for i, ms in produced.sent_ms.items()}
+    base = {"rate_events_per_s": round(rate),
+            "achieved_events_per_s": round(len(records) / produced.seconds)}
+    return {"counter": {**base, **counter}, "alert": {**base, **latency_figures(sent, arrived)}}
+
+
 def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -151,52 +255,15 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:
-        # ---- phase A: throughput --------------------------------------------------------
-        p = Pipeline(bootstrap, work / "a")
-        (work / "a").mkdir(parents=True, exist_ok=True)
-        records = _events(N_EVENTS, N_ACCOUNTS, 1, start)
-        p.start_sink()
-        worker = p.start_worker()
-        sampler = MemorySampler({"worker": worker, "sink": p.sink})
-        sampler.start()
-        time.sleep(8)  # let both join their groups before the clock starts
-        produce_s = produce(bootstrap, p.prefix, records)
-        p.wait_caught_up(timeout=3600)
-        bare = asyncio.run(_bare_consume(bootstrap, p.topics.events, N_EVENTS))
-        # ---- phase B: latency at a steady rate -------------------------------------------
-        sampler.stop.set()
-        client = p.clickhouse()
-        db = p.ch.database
-        span, n = client.query(
-            f"SELECT dateDiff('millisecond', min(received_at), max(ingested_at)), count() "
-            f"FROM {db}.usage_log FINAL").result_rows[0]
-        client.close()
-        e2e = n / (span / 1000)
-        result["throughput"] = {
-            "end_to_end_events_per_s": round(e2e), "rows": n,
-            "producer_events_per_s": round(N_EVENTS / produce_s),
-            "bare_consumer_events_per_s": round(bare),
-            "ratio_to_bare_consumer": round(e2e / bare, 3)}
-        result["memory"] = sampler.summary()
-        p.stop()
-
-        rate = max(500.0, 0.7 * e2e)
-        q = Pipeline(bootstrap, work / "b")
-        (work / "b").mkdir(parents=True, exist_ok=True)
-        q.start_sink()
-        q.start_worker()
-        time.sleep(8)
-        produce(bootstrap, q.prefix, _events(LATENCY_EVENTS, min(N_ACCOUNTS, 1000), 2, start),
-                rate=rate)
-        q.wait_caught_up(timeout=1800)
-        client = q.clickhouse()
-        p50, p99, pmax = client.query(
-            f"SELECT quantiles(0.5, 0.99, 1)(dateDiff('millisecond', received_at, "
-            f"ingested_at)) FROM {q.ch.database}.usage_log FINAL").result_rows[0][0]
-        client.close()
-        q.stop()
-        result["latency_event_to_counter_ms"] = {"rate_events_per_s": round(rate),
-                                                 "p50": p50, "p99": p99, "max": pmax}
+        records = usage_events(N_EVENTS, N_ACCOUNTS, 1, start)
+        result["throughput"], result["memory"] = _throughput(
+            bootstrap, work / "a", records, bare=True, sample=True)
+        del records
+        result["limits_cost"] = _limits_cost(bootstrap, work, start, result["throughput"])
+        rate = max(500.0, 0.7 * result["throughput"]["end_to_end_events_per_s"])
+        latency = _latency(bootstrap, work / "b", start, rate)
+        result["latency_event_to_counter_ms"] = latency["counter"]
+        result["latency_event_to_alert_ms"] = latency["alert"]
     finally:
         if broker is not None:
             broker.stop()
@@ -208,15 +275,25 @@ def main() -> None:
 
 
 def _table(r: dict[str, Any]) -> None:
-    t, lat = r["throughput"], r["latency_event_to_counter_ms"]
+    t, lim = r["throughput"], r["limits_cost"]
+    lat, alert = r["latency_event_to_counter_ms"], r["latency_event_to_alert_ms"]
     rows = [
-        ("events", f"{r['events']:,} over {r['accounts']:,} accounts"),
+        ("events", f"{r['events']:,} over {r['accounts']:,} accounts (limits on)"),
         ("end-to-end events/s", f"{t['end_to_end_events_per_s']:,}"),
         ("bare consumer events/s", f"{t['bare_consumer_events_per_s']:,}"),
         ("ratio e2e / bare", f"{t['ratio_to_bare_consumer']}"),
         ("producer events/s", f"{t['producer_events_per_s']:,}"),
+        ("alerts / decisions emitted", f"{t['alerts']:,} / {t['decisions']:,}"),
+        (f"limits on / off events/s ({lim['events']:,} ev)",
+         f"{lim['on_events_per_s']:,} / {lim['off_events_per_s']:,} "
+         f"(cost {lim['cost_pct']}%; on from {lim['on_measured_in']})"),
         ("event->counter p50/p99 ms", f"{lat['p50']:.0f} / {lat['p99']:.0f} at "
                                       f"{lat['rate_events_per_s']:,}/s"),
+        ("event->alert p50/p99 ms", f"{alert['p50']:.0f} / {alert['p99']:.0f} at "
+                                    f"{alert['rate_events_per_s']:,}/s "
+                                    f"({alert['alerts_seen']}/{alert['probes']} probes)"),
+        ("  of which at worker send", f"{alert['worker_send_p50']:.0f} / "
+                                      f"{alert['worker_send_p99']:.0f}"),
     ]
     for name, m in r["memory"].items():
         rows.append((f"{name} RSS MB start/peak/end",

@@ -162,19 +162,27 @@ def webhooks() -> None:
 @app.command()
 def sink() -> None:
     """The ClickHouse sink: applies migrations, then writes metered and rejected records."""
+    from infra.clock import clock_from
+    from pricing.pricebook_loader import available_pricebooks, load_pricebook
+    from projections.billing_app import Billing
     from projections.ddl import migrate
     from projections.executor import ClickHouseThread
     from projections.settings import ClickHouseSettings
     from projections.sink_app import build_sink
     from schemas.topics import Topics
-    from stream_processors.settings import SinkSettings
+    from stream_processors.settings import ProcessorSettings, SinkSettings
 
     k = _kafka()
     _ensure_topics()
     ch = ClickHouseThread(ClickHouseSettings())
     ch.call_sync(lambda client: migrate(client, ch.settings))
+    processor = ProcessorSettings()
+    rate_book = load_pricebook(processor.rate_pricebook)
+    books = {name: load_pricebook(name) for name in available_pricebooks()}
+    books[rate_book.name] = rate_book
+    billing = Billing(books, rate_book.name, clock_from(processor.clock))
     faust_app = build_sink(_bootstrap(), k.partitions, Topics(k.topic_prefix), SinkSettings(),
-                           ch)
+                           ch, billing)
     try:
         _run_faust(faust_app)
     finally:

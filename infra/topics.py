@@ -19,7 +19,7 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> list[str]:
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
                 admin.create_topics([
-                    NewTopic(t, partitions, 1,
+                    NewTopic(t, 1 if t in topics.single_partition() else partitions, 1,
                              topic_configs={"cleanup.policy": "compact"}
                              if t in topics.compacted() else {})
                     for t in wanted])

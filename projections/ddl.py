@@ -130,6 +130,77 @@ CREATE TABLE IF NOT EXISTS {db}.decisions {on_cluster} (
 ORDER BY (account, id)
 SETTINGS non_replicated_deduplication_window = 1000
 """),
+    ("invoices", """
+CREATE TABLE IF NOT EXISTS {db}.invoices {on_cluster} (
+    invoice_id String,
+    number String,
+    series LowCardinality(String),
+    seq UInt64,
+    account String,
+    kind LowCardinality(String),
+    revision UInt32,
+    period_start DateTime('UTC'),
+    period_end DateTime('UTC'),
+    issued_at DateTime64(6, 'UTC'),
+    currency LowCardinality(String),
+    total Decimal(38, 2),
+    pricebook String,
+    doc String,
+    recorded_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = {replacing}()
+ORDER BY invoice_id
+SETTINGS non_replicated_deduplication_window = 1000
+"""),
+    ("invoice_lines", """
+CREATE TABLE IF NOT EXISTS {db}.invoice_lines {on_cluster} (
+    invoice_id String,
+    number String,
+    account String,
+    line_no UInt32,
+    kind LowCardinality(String),
+    product LowCardinality(String),
+    meter Nullable(String),
+    plan Nullable(String),
+    description String,
+    quantity Decimal(38, 9),
+    unit_price Decimal(38, 9),
+    amount Decimal(38, 2),
+    period_start Nullable(DateTime('UTC')),
+    period_end Nullable(DateTime('UTC'))
+) ENGINE = {replacing}()
+ORDER BY (invoice_id, line_no)
+SETTINGS non_replicated_deduplication_window = 1000
+"""),
+    ("plan_changes", """
+CREATE TABLE IF NOT EXISTS {db}.plan_changes {on_cluster} (
+    id String,
+    account String,
+    product LowCardinality(String),
+    from_plan Nullable(String),
+    to_plan String,
+    effective DateTime64(6, 'UTC'),
+    reason LowCardinality(String),
+    recorded_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = {replacing}()
+ORDER BY (account, id)
+SETTINGS non_replicated_deduplication_window = 1000
+"""),
+    ("late_events", """
+CREATE OR REPLACE VIEW {db}.late_events {on_cluster} AS
+SELECT account, source, id, type, received_at, raw, detail FROM {db}.rejected_events FINAL
+WHERE reason = 'too_late'
+"""),
+    ("payment_history", """
+CREATE OR REPLACE VIEW {db}.payment_history {on_cluster} AS
+SELECT number, account, issued_at, period_start, period_end, kind, revision, total, currency,
+       arrayStringConcat(arrayDistinct(arrayFilter(x -> x != '',
+           arrayMap(x -> JSONExtractString(x, 'plan'), JSONExtractArrayRaw(doc, 'lines')))),
+           ',') AS plans,
+       toDecimal128OrZero(JSONExtractString(doc, 'usage', 'contacts.peak'), 0) AS contacts,
+       toDecimal128OrZero(JSONExtractString(doc, 'usage', 'email.sent'), 0) AS emails,
+       toDecimal128OrZero(JSONExtractString(doc, 'usage', 'bandwidth.bytes'), 0) AS bandwidth
+FROM {db}.invoices FINAL
+"""),
     ("cycle_counters", """
 CREATE OR REPLACE VIEW {db}.cycle_counters {on_cluster} AS
 SELECT account, cycle_start, cycle_end, meter,

@@ -14,6 +14,7 @@ import faust
 import orjson
 import structlog
 
+from projections.billing_app import Billing, add_billing
 from projections.executor import ClickHouseThread
 from projections.sink import ClickHouseSink, usage_row_from_doc
 from schemas.records import RejectedEvent
@@ -26,7 +27,7 @@ T = TypeVar("T")
 
 
 def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSettings,
-               clickhouse: ClickHouseThread) -> faust.App:
+               clickhouse: ClickHouseThread, billing: Billing | None = None) -> faust.App:
     app = create_app(settings.app_id, bootstrap, partitions)
     metered = app.topic(topics.metered, partitions=partitions)
     rejected = app.topic(topics.rejected, partitions=partitions)
@@ -91,6 +92,8 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
     for table, topic_name in (("alerts", topics.alerts), ("decisions", topics.decisions)):
         _document_agent(app, table, app.topic(topic_name, partitions=partitions), settings,
                         write, db, by_partition)
+    if billing is not None and settings.projector:
+        add_billing(app, topics, partitions, settings, clickhouse, billing, write)
     return app
 
 

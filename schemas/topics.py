@@ -43,13 +43,22 @@ class Topics:
         return self._t("billing.invoices")
 
     @property
+    def invoice_candidates(self) -> str:
+        """Invoices and plan changes proposed by projector runs: ONE partition, so that the
+        ledger sees every proposal in one order and numbers each id once."""
+        return self._t("billing.invoice-candidates")
+
+    @property
     def webhooks_failed(self) -> str:
         """Alerts and decisions whose webhook delivery was given up (for an operator)."""
         return self._t("metering.webhooks.failed")
 
     def all(self) -> list[str]:
         return [self.events, self.accounts, self.metered, self.rejected, self.alerts,
-                self.decisions, self.invoices, self.webhooks_failed]
+                self.decisions, self.invoices, self.invoice_candidates, self.webhooks_failed]
 
     def compacted(self) -> set[str]:
         return {self.accounts}
+
+    def single_partition(self) -> set[str]:
+        return {self.invoice_candidates}

@@ -57,3 +57,6 @@ class SinkSettings(BaseSettings):
     batch_max: int = Field(200, ge=1, le=10_000)
     """Metered-topic messages per insert (each carries up to 500 events)."""
     batch_within_s: float = Field(0.3, gt=0)
+    projector: bool = Field(True, description="Close cycles into invoices (leader only).")
+    projector_interval_s: float = Field(10.0, gt=0)
+

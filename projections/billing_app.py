@@ -1,0 +1,96 @@
+"""Billing in the sink process (the one that owns ClickHouse): the projector and the ledger.
+
+- The projector runs on a leader-only faust timer every `projector_interval_s`, reads the
+  usage log, rates with `pricing` and proposes candidates (projector.py) on the
+  single-partition `billing.invoice-candidates` topic.
+- The ledger agent consumes that topic: numbers new invoice ids (ledger.py), writes
+  invoices, invoice lines and plan changes to ClickHouse, then publishes
+  `invoice.issued` / `invoice.revised` / `plan.changed` (id = the invoice or change id) to
+  `billing.invoices`; the candidate's offset commits after both.
+Two leaders, a projector killed mid-run, a run repeated: the same ids are proposed again
+and the ledger ignores ids it numbered, so there is one invoice per (account, cycle,
+revision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import faust
+import orjson
+import structlog
+
+from infra.clock import Clock
+from pricing.pricebook import PriceBook
+from projections.client import INSERT_SETTINGS
+from projections.executor import ClickHouseThread
+from projections.invoicing import Record
+from projections.ledger import Ledger, invoice_rows, plan_row, record_batch
+from projections.projector import project
+from projections.sink import batch_token
+from schemas.topics import Topics
+from stream_processors.runtime import deliver_all, finish_batch
+from stream_processors.settings import SinkSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Billing:
+    books: Mapping[str, PriceBook]
+    default_book: str
+    clock: Clock
+
+
+def add_billing(app: faust.App, topics: Topics, partitions: int, settings: SinkSettings,
+                clickhouse: ClickHouseThread, billing: Billing, write: Any) -> None:
+    db = clickhouse.settings.database
+    candidates = app.topic(topics.invoice_candidates, partitions=1)
+    issued = app.topic(topics.invoices, partitions=partitions)
+    ledger = Ledger()
+
+    @app.timer(settings.projector_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
+    async def projector() -> None:
+        await finish_batch("projector", run_projector)
+
+    async def run_projector() -> None:
+        now = billing.clock.now()
+        found: list[Record] = await clickhouse.call(
+            lambda client: project(client, db, billing.books, billing.default_book, now))
+        if found:
+            log.info("projector.proposed", candidates=len(found), now=now.isoformat())
+            await deliver_all("projector", [(candidates, c["account"].encode(),
+                                             orjson.dumps(c)) for c in found],
+                              lambda: app.should_stop)
+
+    async def record(batch: list[Any]) -> None:
+        if not ledger.loaded:
+            await write("ledger_load", lambda client: ledger.load(client, db))
+        docs = [orjson.loads(e.message.value) for e in batch]
+        first, last = batch[0].message.offset, batch[-1].message.offset
+        invoices, plans, events = [], [], []
+        for doc in docs:
+            if "invoice_id" in doc:
+                number, new = ledger.assign(doc)
+                doc = {**doc, "number": number}
+                if new:
+                    invoices.append(invoice_rows(doc, number))
+                kind = "invoice.issued" if int(doc.get("revision", 0)) == 0 else \
+                    "invoice.revised"
+                events.append((doc["invoice_id"], {"type": kind, **doc}))
+            else:
+                plans.append(plan_row(doc))
+                events.append((doc["id"], {"type": "plan.changed", **doc}))
+        token = batch_token(topics.invoice_candidates, 0, first, last)
+        await write("ledger_record", lambda client: record_batch(
+            client, db, token, invoices, plans, INSERT_SETTINGS))
+        await deliver_all("ledger_publish", [(issued, eid.encode(), orjson.dumps(doc))
+                                             for eid, doc in events], lambda: app.should_stop)
+
+    @app.agent(candidates, concurrency=1)
+    async def ledger_agent(stream: Any) -> None:  # a faust Stream of raw bytes
+        async for batch in stream.take_events(500, 0.2):
+            await finish_batch("ledger", partial(record, batch))
