@@ -15,6 +15,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from cli import logs
+from cli.billing import register as _register_billing
 from cli.rate import register as _register_rate
 from cli.sql import register as _register_sql
 
@@ -28,6 +29,7 @@ app = typer.Typer(help="Usage metering pipeline.", no_args_is_help=True,
 schemas_app = typer.Typer(help="Event JSON Schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 _register_rate(app)
+_register_billing(app)
 _register_sql(app)
 out = Console()
 err = Console(stderr=True)

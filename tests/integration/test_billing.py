@@ -17,6 +17,7 @@ from pricing.pricebook_loader import load_pricebook
 from projections.invoicing import candidates
 from projections.offline_log import read_log
 from projections.offline_rating import rate_log
+from projections.rerating import issued_invoices, publish_revisions, replay_log, rerate
 from tests.support.events import Sender
 from tests.support.pipeline import ROOT, Pipeline
 
@@ -122,3 +123,75 @@ def test_live_invoices_equal_offline_and_are_numbered_once(bootstrap: str,
     assert live == expected
     assert len(history) == len(rows)
     assert all(isinstance(t, Decimal) for _, _, t in history)
+
+
+def _wait_issued(p: Pipeline, n: int, timeout: float = 90) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        issued = issued_invoices(p.bootstrap, p.topics.invoices)
+        if len(issued) >= n or time.monotonic() > deadline:
+            return issued
+        time.sleep(0.5)
+
+
+def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
+                                                         tmp_path: Path) -> None:
+    book = load_pricebook("package_plans")
+    flex = scenario()["package_plans"]  # starter plan: a fee and email overage
+    p = Pipeline(bootstrap, tmp_path, METERING_CLOCK="fixed:2026-01-01T00:00:00Z",
+                 METERING_SINK_PROJECTOR_INTERVAL_S="1")
+    s = Sender(bootstrap, p.prefix)
+    books = {"package_plans": book}
+    try:
+        p.start_sink()
+        p.start_worker()
+        for d in flex:
+            s.send(d["subject"], d["type"], d["data"],
+                   datetime.fromisoformat(d["time"].replace("Z", "+00:00")), eid=d["id"])
+        s.flush()
+        p.wait_caught_up(timeout=120)
+        expected = len(offline({"package_plans": flex}))
+        issued = _wait_issued(p, expected)
+        cycles = [d for d in issued.values() if d["kind"] == "cycle"]
+        assert len(issued) == expected and cycles
+        # 1. the same log and book: nothing to revise
+        same = rerate(replay_log(p.bootstrap, p.topics.events, book), issued, books,
+                      book.name, NOW)
+        assert same.compared == len(cycles) and same.revisions == []
+        # 2. a late event (received long after its cycle closed): rejected live, kept in
+        #    the log, and re-rating includes it in a revision of its cycle only
+        s.send("acme-package", "email.sent", {"count": 100_000},
+               datetime(2025, 4, 20, tzinfo=UTC), eid="late-1", received=NOW)
+        s.flush()
+        p.wait_caught_up(timeout=120)
+        late = rerate(replay_log(p.bootstrap, p.topics.events, book), issued, books,
+                      book.name, NOW)
+        (rev,) = late.revisions
+        assert rev["cycle_start"] == "2025-04-01T00:00:00Z" and rev["revision"] == 1
+        assert Decimal(rev["total"]) == Decimal(rev["rerated_total"]) - \
+            Decimal(rev["previous_total"]) == Decimal(100)  # 100 more blocks of 1,000 at $1
+        publish_revisions(p.bootstrap, p.topics.invoice_candidates, late.revisions)
+        issued = _wait_issued(p, expected + 1)
+        revised = [d for d in issued.values() if d.get("revision") == 1]
+        assert [d["number"] for d in revised] == ["REV-2026-000001"]
+        again = rerate(replay_log(p.bootstrap, p.topics.events, book), issued, books,
+                       book.name, NOW)
+        assert again.revisions == []  # the revision is now the latest: nothing differs
+        # 3. a corrected price book: every cycle on the changed plan gets a revision
+        #    whose difference lines sum to the change
+        plans = book.product("package").plans
+        cheaper = [pl.model_copy(update={"fee": pl.fee - 10}) if pl.id == "starter" else pl
+                   for pl in plans]
+        products = [pr.model_copy(update={"plans": cheaper}) if pr.id == "package" else pr
+                    for pr in book.products]
+        corrected = book.model_copy(update={"products": products, "version": "2025.2"})
+        priced = rerate(replay_log(p.bootstrap, p.topics.events, book), issued, books,
+                        book.name, NOW, override=corrected)
+        assert priced.revisions
+        for r in priced.revisions:
+            assert sum(Decimal(ln["amount"]) for ln in r["lines"]) == \
+                Decimal(r["rerated_total"]) - Decimal(r["previous_total"])
+            assert any(Decimal(ln["amount"]) == Decimal(-10) for ln in r["lines"])
+    finally:
+        s.close()
+        p.stop()

@@ -23,10 +23,12 @@ class Sender:
         self.sent = 0
 
     def send(self, account: str, etype: str, data: dict[str, Any], at: datetime,
-             eid: str | None = None) -> None:
+             eid: str | None = None, received: datetime | None = None) -> None:
+        """`received`: the record timestamp (default: the event time, a replayed log)."""
         doc = {"specversion": "1.0", "id": eid or f"ev-{next(_ids)}", "source": "urn:test",
                "type": etype, "subject": account, "time": iso(at), "data": data}
-        self.futures.append(self.producer.send(doc, timestamp_ms=int(at.timestamp() * 1000)))
+        stamp = received or at
+        self.futures.append(self.producer.send(doc, timestamp_ms=int(stamp.timestamp() * 1000)))
         self.sent += 1
 
     def flush(self) -> list[tuple[int, int]]:

@@ -1,0 +1,145 @@
+"""`metering rerate`, `metering invoices` and `metering invoice show|pdf`.
+
+All three read Kafka only (the events log and `billing.invoices`), so they work while the
+pipeline runs on the embedded ClickHouse; revisions go to the ledger like every invoice.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+invoice_app = typer.Typer(help="Issued invoices: show one, or write its PDF.",
+                          no_args_is_help=True)
+
+
+def _context() -> tuple[str, Any]:
+    from cli.main import _bootstrap, _kafka
+    from schemas.topics import Topics
+
+    return _bootstrap(), Topics(_kafka().topic_prefix)
+
+
+def _issued() -> dict[str, dict[str, Any]]:
+    from projections.rerating import issued_invoices
+
+    bootstrap, topics = _context()
+    return issued_invoices(bootstrap, topics.invoices)
+
+
+def _find(number: str) -> dict[str, Any]:
+    for doc in _issued().values():
+        if number in (doc.get("number"), doc.get("invoice_id")):
+            return doc
+    Console(stderr=True).print(f"[red]error:[/red] no invoice {number!r} "
+                               "-> list them with `metering invoices`")
+    raise typer.Exit(2)
+
+
+def rerate(
+    cycle_start: Annotated[str | None, typer.Option(help="Only cycles starting on this "
+                                                         "date (YYYY-MM-DD).")] = None,
+    account: Annotated[list[str] | None, typer.Option(help="Only these accounts.")] = None,
+    pricebook: Annotated[str | None, typer.Option(help="Rate under this price book "
+                                                       "(name or YAML path).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the differences, issue nothing.")
+                       ] = False,
+) -> None:
+    """Re-rate closed cycles from the event log; issue revisions where the result differs."""
+    from infra.clock import clock_from
+    from pricing.pricebook_loader import PriceBookError, available_pricebooks, load_pricebook
+    from projections.rerating import issued_invoices, publish_revisions, replay_log
+    from projections.rerating import rerate as do_rerate
+    from stream_processors.settings import ProcessorSettings
+
+    err = Console(stderr=True)
+    processor = ProcessorSettings()
+    try:
+        default = load_pricebook(processor.rate_pricebook)
+        override = load_pricebook(pricebook) if pricebook else None
+    except (PriceBookError, OSError) as exc:
+        err.print(f"[red]error:[/red] cannot load price book: {exc}")
+        raise typer.Exit(2) from exc
+    start = None
+    if cycle_start:
+        try:
+            start = datetime.combine(date.fromisoformat(cycle_start), datetime.min.time(), UTC)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] --cycle-start {cycle_start!r} is not YYYY-MM-DD")
+            raise typer.Exit(2) from exc
+    books = {name: load_pricebook(name) for name in available_pricebooks()}
+    books[default.name] = default
+    bootstrap, topics = _context()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn(
+            "{task.completed} records"), console=err, transient=True) as progress:
+        task = progress.add_task("replaying the event log", total=None)
+        aggregator = replay_log(bootstrap, topics.events, default,
+                                on_record=lambda: progress.advance(task))
+        progress.update(task, description="reading issued invoices")
+        issued = issued_invoices(bootstrap, topics.invoices)
+    result = do_rerate(aggregator, issued, books, default.name, clock_from(processor.clock)
+                       .now(), start, set(account) if account else None, override)
+    for doc in result.revisions:
+        err.print(f"{doc['account']} {doc['cycle_start'][:10]}: revision {doc['revision']}, "
+                  f"{doc['previous_total']} -> {doc['rerated_total']} ({doc['total']})")
+        for line in doc["lines"]:
+            err.print(f"    {line['description']}: {line['amount']}")
+    err.print(f"{result.compared} invoices compared, {len(result.revisions)} differ"
+              + (" (dry run: nothing issued)" if dry_run else ""))
+    if dry_run or not result.revisions:
+        return
+    publish_revisions(bootstrap, topics.invoice_candidates, result.revisions)
+    err.print(f"{len(result.revisions)} revisions proposed; the sink's ledger numbers them")
+
+
+def invoices(account: Annotated[str | None, typer.Option(help="Only this account.")] = None
+             ) -> None:
+    """Issued invoices and revisions, oldest first."""
+    table = Table("number", "account", "kind", "rev", "period", "total")
+    for doc in sorted(_issued().values(), key=lambda d: d.get("number", "")):
+        if account is None or doc["account"] == account:
+            table.add_row(doc.get("number", ""), doc["account"], doc["kind"],
+                          str(doc.get("revision", 0)),
+                          f"{doc['cycle_start'][:10]} – {doc['cycle_end'][:10]}",
+                          f"{doc['currency']} {doc['total']}")
+    Console().print(table)
+
+
+@invoice_app.command("show")
+def show(number: str, html: Annotated[bool, typer.Option(help="Print the HTML page.")] = False
+         ) -> None:
+    """One invoice as JSON (or its HTML document)."""
+    from projections.invoice_document import render_html
+
+    doc = _find(number)
+    typer.echo(render_html(_document(doc)) if html else json.dumps(doc, indent=2))
+
+
+@invoice_app.command("pdf")
+def pdf(number: str, out: Annotated[Path, typer.Option("-o", "--out")]) -> None:
+    """Write one invoice as a PDF document."""
+    from projections.invoice_document import render_pdf
+
+    out.write_bytes(render_pdf(_document(_find(number))))
+    Console(stderr=True).print(f"wrote {out}")
+
+
+def _document(doc: dict[str, Any]) -> dict[str, Any]:
+    """The invoice-document shape the renderers take."""
+    return {**doc, "period_start": doc["cycle_start"], "period_end": doc["cycle_end"],
+            "status": "revised" if doc.get("revision", 0) else "issued",
+            "difference": doc["lines"] if doc.get("revision", 0) else None,
+            "lines": doc.get("rerated_lines") or doc["lines"]}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rerate")(rerate)
+    app.command("invoices")(invoices)
+    app.add_typer(invoice_app, name="invoice")

@@ -1,0 +1,181 @@
+"""Re-rating closed cycles by replaying the event log (billing operations).
+
+`rerate` reads the whole events topic through the pipeline's own per-record decision with
+the Kafka record timestamps as receipt times and no lateness limit (an event that came too
+late for the live invoice counts now: that is what re-rating is for), rates every account
+as the projector does, optionally under another price book, and compares each selected
+cycle invoice with the latest revision issued (read from `billing.invoices`). Where they
+differ it proposes revision N+1: its lines are the difference (credit and debit
+adjustments, summing to the change), it carries the full re-rated lines and both totals,
+and it goes to the ledger like every invoice (numbered in the `REV-<year>` series,
+published as `invoice.revised`). The same log under the same price book proposes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from pricing.invoice import Invoice, InvoiceLine, invoice_difference
+from pricing.pricebook import PriceBook
+from projections.invoicing import Record, invoice_id, series_of
+from projections.memory import MemoryAggregator
+from projections.projector import rate_accounts
+from stream_processors.accounts import AccountState
+from stream_processors.derive import rules_for
+from stream_processors.process import Deduplicator, Policy, process_record
+from stream_processors.validate import RecordMeta
+
+
+def read_topic(bootstrap: str, topic: str, on_record: Callable[[Any], None],
+               timeout: float = 300.0) -> int:
+    """Every record of `topic` up to its current end, partition by partition."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             group_id=None, auto_offset_reset="earliest",
+                             fetch_max_bytes=64 * 1024 * 1024)
+    n = 0
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
+                                                        or ())]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        while remaining and datetime.now(UTC) < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    on_record(record)
+                    n += 1
+            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
+    finally:
+        consumer.close()
+    return n
+
+
+def replay_log(bootstrap: str, topic: str, book: PriceBook,
+               on_record: Callable[[], None] | None = None) -> MemoryAggregator:
+    """The events topic through `process_record`, late events included."""
+    states: dict[str, AccountState] = {}
+    rules, policy = rules_for(book), Policy(allowed_lateness=timedelta(days=36_500))
+    dedup, aggregator = Deduplicator(capacity=10**9), MemoryAggregator()
+
+    def one(record: Any) -> None:
+        meta = RecordMeta(record.topic, record.partition, record.offset,
+                          datetime.fromtimestamp(record.timestamp / 1000, UTC))
+        out = process_record(record.value or b"", meta, record.key, states.get, rules,
+                             policy, dedup)
+        if out.state_changed and out.state is not None:
+            states[out.state_account] = out.state
+        if out.metered is not None:
+            aggregator.add(out.metered)
+        if on_record is not None:
+            on_record()
+
+    read_topic(bootstrap, topic, one)
+    return aggregator
+
+
+def issued_invoices(bootstrap: str, topic: str) -> dict[str, Record]:
+    """Invoice documents published by the ledger, by invoice id (copies collapse)."""
+    docs: dict[str, Record] = {}
+
+    def one(record: Any) -> None:
+        doc = orjson.loads(record.value)
+        if doc.get("type") in ("invoice.issued", "invoice.revised"):
+            docs[doc["invoice_id"]] = doc
+
+    read_topic(bootstrap, topic, one)
+    return docs
+
+
+def _ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _invoice(account: str, lines: Iterable[Mapping[str, Any]], doc: Record) -> Invoice:
+    return Invoice(account, _ts(doc["cycle_start"]) or datetime.min,
+                   _ts(doc["cycle_end"]) or datetime.min, "cycle", doc["currency"],
+                   tuple(InvoiceLine(ln["kind"], ln["product"], ln.get("meter"),
+                                     Decimal(ln["quantity"]), Decimal(ln["unit_price"]),
+                                     Decimal(ln["amount"]), ln.get("plan"),
+                                     ln.get("description", ""), _ts(ln.get("period_start")),
+                                     _ts(ln.get("period_end")))
+                         for ln in lines))
+
+
+@dataclass
+class RerateResult:
+    compared: int = 0
+    revisions: list[Record] = field(default_factory=list)
+
+
+def rerate(aggregator: MemoryAggregator, issued: Mapping[str, Record],
+           books: Mapping[str, PriceBook], default: str, now: datetime,
+           cycle_start: datetime | None = None, accounts: set[str] | None = None,
+           override: PriceBook | None = None) -> RerateResult:
+    """Revisions for the selected cycle invoices whose re-rating differs."""
+    events = {a: aggregator.events(a) for a in aggregator.accounts()
+              if accounts is None or a in accounts}
+    if override is not None:
+        books, default = {override.name: override, **{k: override for k in books}}, \
+            override.name
+    fresh = {(c["account"], c["cycle_start"], c["cycle_end"]): c
+             for c in rate_accounts(events, books, default, now)
+             if "invoice_id" in c and c["kind"] == "cycle"}
+    latest: dict[tuple[str, str, str], Record] = {}
+    for inv in issued.values():
+        key = (inv["account"], inv["cycle_start"], inv["cycle_end"])
+        if inv["kind"] == "cycle" and (key not in latest or
+                                       inv.get("revision", 0) > latest[key].get("revision", 0)):
+            latest[key] = inv
+    result = RerateResult()
+    for key, old in sorted(latest.items()):
+        account, start, _ = key
+        if (accounts is not None and account not in accounts) or \
+                (cycle_start is not None and _ts(start) != cycle_start) or key not in fresh:
+            continue
+        result.compared += 1
+        new = fresh[key]
+        before = _invoice(account, old.get("rerated_lines") or old["lines"], old)
+        after = _invoice(account, new["lines"], new)
+        diff = invoice_difference(before, after)
+        if not diff:
+            continue
+        revision = int(old.get("revision", 0)) + 1
+        doc: Record = {
+            "record": "invoice", "account": account, "kind": "cycle", "revision": revision,
+            "cycle_start": start, "cycle_end": key[2],
+            "issued_at": now.isoformat().replace("+00:00", "Z"),
+            "pricebook": new["pricebook"], "currency": new["currency"],
+            "lines": [ln.to_json_dict() for ln in diff],
+            "total": format(sum((ln.amount for ln in diff), Decimal("0.00")), "f"),
+            "rerated_lines": new["lines"], "rerated_total": new["total"],
+            "previous_total": old.get("rerated_total", old["total"]),
+            "usage": new.get("usage", {}),
+            "replaces": old["invoice_id"],
+        }
+        doc["invoice_id"], doc["series"] = invoice_id(doc), series_of(doc)
+        result.revisions.append(doc)
+    return result
+
+
+def publish_revisions(bootstrap: str, topic: str, revisions: list[Record]) -> None:
+    """Propose revisions to the ledger (the candidates topic), acknowledged by Kafka."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    try:
+        futures = [producer.send(topic, key=r["account"].encode(), value=orjson.dumps(r))
+                   for r in revisions]
+        producer.flush(timeout=60)
+        for f in futures:
+            f.get(timeout=60)
+    finally:
+        producer.close()
