@@ -54,7 +54,7 @@ def rerate(
 ) -> None:
     """Re-rate closed cycles from the event log; issue revisions where the result differs."""
     from infra.clock import clock_from
-    from pricing.pricebook_loader import PriceBookError, available_pricebooks, load_pricebook
+    from pricing.pricebook_loader import PriceBookError, load_pricebook, reference_books
     from projections.rerating import issued_invoices, publish_revisions, replay_log
     from projections.rerating import rerate as do_rerate
     from stream_processors.settings import ProcessorSettings
@@ -74,8 +74,7 @@ def rerate(
         except ValueError as exc:
             err.print(f"[red]error:[/red] --cycle-start {cycle_start!r} is not YYYY-MM-DD")
             raise typer.Exit(2) from exc
-    books = {name: load_pricebook(name) for name in available_pricebooks()}
-    books[default.name] = default
+    books = reference_books(default)
     bootstrap, topics = _context()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn(
             "{task.completed} records"), console=err, transient=True) as progress:

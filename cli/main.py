@@ -165,7 +165,7 @@ def webhooks() -> None:
 def sink() -> None:
     """The ClickHouse sink: applies migrations, then writes metered and rejected records."""
     from infra.clock import clock_from
-    from pricing.pricebook_loader import available_pricebooks, load_pricebook
+    from pricing.pricebook_loader import load_pricebook, reference_books
     from projections.billing_app import Billing
     from projections.ddl import migrate
     from projections.executor import ClickHouseThread
@@ -180,9 +180,7 @@ def sink() -> None:
     ch.call_sync(lambda client: migrate(client, ch.settings))
     processor = ProcessorSettings()
     rate_book = load_pricebook(processor.rate_pricebook)
-    books = {name: load_pricebook(name) for name in available_pricebooks()}
-    books[rate_book.name] = rate_book
-    billing = Billing(books, rate_book.name, clock_from(processor.clock))
+    billing = Billing(reference_books(rate_book), rate_book.name, clock_from(processor.clock))
     faust_app = build_sink(_bootstrap(), k.partitions, Topics(k.topic_prefix), SinkSettings(),
                            ch, billing)
     try:

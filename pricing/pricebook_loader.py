@@ -50,6 +50,13 @@ def available_pricebooks() -> list[str]:
     return sorted(p.stem for p in PRICEBOOK_DIR.glob("*.yaml"))
 
 
+def reference_books(default: PriceBook) -> dict[str, PriceBook]:
+    """Every reference price book by name, with `default` (maybe from a path) among them."""
+    books = {name: load_pricebook(name) for name in available_pricebooks()}
+    books[default.name] = default
+    return books
+
+
 def load_pricebook(name_or_path: str | Path) -> PriceBook:
     """Load a reference price book by name (e.g. "marketing_tiers") or a YAML file path."""
     path = Path(name_or_path)

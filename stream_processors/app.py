@@ -17,7 +17,7 @@ import structlog
 
 from infra.clock import Clock
 from pricing.pricebook import PriceBook
-from pricing.pricebook_loader import available_pricebooks, load_pricebook
+from pricing.pricebook_loader import reference_books
 from schemas.records import Alert, Decision, MeteredBatch, MeteredEvent, RejectedEvent, RejectReason
 from schemas.topics import Topics
 from stream_processors.account_store import AccountStore
@@ -44,9 +44,7 @@ def _meta(message: Any) -> RecordMeta:
 
 def limits_context(rate_book: PriceBook) -> LimitsContext:
     """Every reference price book by name; `rate_book` for accounts that name none."""
-    books = {name: load_pricebook(name) for name in available_pricebooks()}
-    books[rate_book.name] = rate_book
-    return LimitsContext(books, rate_book.name)
+    return LimitsContext(reference_books(rate_book), rate_book.name)
 
 
 def build_processor(bootstrap: str, partitions: int, topics: Topics,
