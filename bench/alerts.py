@@ -33,7 +33,7 @@ class AlertWatch(threading.Thread):
         """account -> (arrival wall clock ms, alert record timestamp ms)"""
         self.ready = threading.Event()
         self.error: BaseException | None = None
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
         try:
@@ -52,7 +52,7 @@ class AlertWatch(threading.Thread):
             for tp in tps:
                 consumer.position(tp)
             self.ready.set()
-            while not self._stop.is_set() and len(self.arrived) < len(self.accounts):
+            while not self._done.is_set() and len(self.arrived) < len(self.accounts):
                 for records in consumer.poll(timeout_ms=100).values():
                     self._note(records)
         finally:
@@ -70,7 +70,7 @@ class AlertWatch(threading.Thread):
     def finish(self, timeout: float) -> dict[str, tuple[int, int]]:
         """Wait up to `timeout` s for the remaining alerts; what arrived."""
         self.join(timeout)
-        self._stop.set()
+        self._done.set()
         self.join()
         if self.error is not None:
             raise self.error

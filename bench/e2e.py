@@ -232,7 +232,7 @@ def _latency(bootstrap: str, workdir: Path, start: datetime, rate: float) -> dic
     finally:
         p.stop()
     sent = {at[i]: ms for i, ms in produced.sent_ms.items()}
-    base = {"rate_events_per_s": round(rate),
+    base = {"rate_events_per_s": round(rate), "seconds": round(produced.seconds, 1),
             "achieved_events_per_s": round(len(records) / produced.seconds)}
     return {"counter": {**base, **counter}, "alert": {**base, **latency_figures(sent, arrived)}}
 

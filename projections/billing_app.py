@@ -14,6 +14,7 @@ revision).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -24,12 +25,13 @@ import orjson
 import structlog
 
 from infra.clock import Clock
+from infra.topics import end_offsets
 from pricing.pricebook import PriceBook
 from projections.client import INSERT_SETTINGS
 from projections.executor import ClickHouseThread
 from projections.invoicing import Record
 from projections.ledger import Ledger, invoice_rows, plan_row, record_batch
-from projections.projector import project
+from projections.projector import closing_time, project
 from projections.sink import batch_token
 from schemas.topics import Topics
 from stream_processors.runtime import deliver_all, finish_batch
@@ -45,8 +47,9 @@ class Billing:
     clock: Clock
 
 
-def add_billing(app: faust.App, topics: Topics, partitions: int, settings: SinkSettings,
-                clickhouse: ClickHouseThread, billing: Billing, write: Any) -> None:
+def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
+                settings: SinkSettings, clickhouse: ClickHouseThread, billing: Billing,
+                write: Any) -> None:
     db = clickhouse.settings.database
     candidates = app.topic(topics.invoice_candidates, partitions=1)
     issued = app.topic(topics.invoices, partitions=partitions)
@@ -57,9 +60,14 @@ def add_billing(app: faust.App, topics: Topics, partitions: int, settings: SinkS
         await finish_batch("projector", run_projector)
 
     async def run_projector() -> None:
+        ends = await asyncio.to_thread(end_offsets, bootstrap, topics.events)
         now = billing.clock.now()
-        found: list[Record] = await clickhouse.call(
-            lambda client: project(client, db, billing.books, billing.default_book, now))
+
+        def run(client: Any) -> list[Record]:
+            until = closing_time(client, db, settings.app_id, topics.events, ends, now)
+            return project(client, db, billing.books, billing.default_book, until)
+
+        found: list[Record] = await clickhouse.call(run)
         if found:
             log.info("projector.proposed", candidates=len(found), now=now.isoformat())
             await deliver_all("projector", [(candidates, c["account"].encode(),

@@ -79,6 +79,10 @@ CREATE TABLE IF NOT EXISTS {db}.ingest_progress {on_cluster} (
 ) ENGINE = {replacing}(next_offset)
 ORDER BY (consumer, topic, partition)
 """),
+    ("ingest_progress_watermark", """
+ALTER TABLE {db}.ingest_progress {on_cluster}
+ADD COLUMN IF NOT EXISTS watermark DateTime64(3, 'UTC') DEFAULT 0
+"""),
     ("alerts", """
 CREATE TABLE IF NOT EXISTS {db}.alerts {on_cluster} (
     id String,

@@ -78,6 +78,30 @@ def rate_accounts(events: Mapping[str, list[MeteredEvent]], books: Mapping[str, 
     return out
 
 
+def closing_time(client: Any, db: str, consumer: str, events_topic: str,
+                 end_offsets: Mapping[int, int], now: datetime) -> datetime:
+    """How far the cycles can be closed: `now`, held back to the stream's watermark while
+    a partition of the events topic is not fully ingested. A replay of an old log into an
+    empty ClickHouse (or a pipeline catching up) must not close a cycle whose events are
+    still on their way: a partition counts as ingested up to `now` once the sink recorded
+    every offset Kafka had when the run started, else up to the newest record time of
+    what it ingested (the stream rejects records later than a cycle's end + lateness, so
+    nothing can still arrive for a cycle closed by record time)."""
+    rows = client.query(
+        f"SELECT partition, next_offset, watermark FROM {db}.ingest_progress FINAL "  # noqa: S608
+        "WHERE consumer = {c:String} AND topic = {t:String}",
+        parameters={"c": consumer, "t": events_topic}).result_rows
+    seen = {int(p): (int(o), _utc(w)) for p, o, w in rows}
+    held = now
+    for partition, end in end_offsets.items():
+        if end <= 0:
+            continue
+        offset, mark = seen.get(partition, (0, datetime(1970, 1, 1, tzinfo=UTC)))
+        if offset < end:
+            held = min(held, mark)
+    return held
+
+
 def issued_ids(client: Any, db: str) -> set[str]:
     invoices = client.query(f"SELECT invoice_id FROM {db}.invoices FINAL").result_rows  # noqa: S608
     changes = client.query(f"SELECT id FROM {db}.plan_changes FINAL").result_rows  # noqa: S608

@@ -11,7 +11,7 @@ Two layers of idempotence (DESIGN.md section 3):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,8 @@ REJECTED_COLUMNS = [
     "reason", "detail", "topic", "src_partition", "src_offset", "received_at", "raw",
     "raw_size", "source", "id", "account", "type",
 ]
-PROGRESS_COLUMNS = ["consumer", "topic", "partition", "next_offset"]
+PROGRESS_COLUMNS = ["consumer", "topic", "partition", "next_offset", "watermark"]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ALERT_COLUMNS = [
     "id", "account", "product", "plan", "meter", "kind", "threshold", "level", "value",
     "limit_value", "crossed_at", "cycle_start", "cycle_end", "projected",
@@ -155,9 +156,12 @@ class ClickHouseSink:
             raise ValueError(f"no such document table {table!r}")
         self._insert(table, rows, columns, batch_token(topic, partition, first, last))
 
-    def write_progress(self, progress: dict[tuple[str, int], int]) -> None:
-        """Next offset per (topic, partition), in one insert."""
-        rows = [[self._consumer, topic, partition, next_offset]
+    def write_progress(self, progress: dict[tuple[str, int], int],
+                       watermarks: dict[tuple[str, int], datetime] | None = None) -> None:
+        """Next offset (and the newest record time seen) per (topic, partition)."""
+        marks = watermarks or {}
+        rows = [[self._consumer, topic, partition, next_offset,
+                 marks.get((topic, partition), EPOCH)]
                 for (topic, partition), next_offset in sorted(progress.items())]
         if rows:
             self._client.insert(f"{self._db}.ingest_progress", rows,

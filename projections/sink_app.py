@@ -7,6 +7,7 @@ batch is acked only after both succeeded (retry_forever never lets an error esca
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -53,20 +54,25 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
         for partition, messages in by_partition(batch).items():
             rows: list[list[Any]] = []
             progress: dict[tuple[str, int], int] = {}
+            marks: dict[tuple[str, int], datetime] = {}
             for message in messages:
                 mb = orjson.loads(message.value)  # our own MeteredBatch
                 rows.extend(usage_row_from_doc(d) for d in mb["events"])
                 key = (mb["topic"], mb["partition"])
                 progress[key] = max(progress.get(key, 0), mb["last_offset"] + 1)
+                if mb.get("max_timestamp"):
+                    mark = datetime.fromisoformat(mb["max_timestamp"])
+                    marks[key] = max(marks.get(key, mark), mark)
             first, last = messages[0].offset, messages[-1].offset
 
             def write_batch(client: Any, rows: list[list[Any]] = rows,
                             progress: dict[tuple[str, int], int] = progress,
+                            marks: dict[tuple[str, int], datetime] = marks,
                             partition: int = partition, first: int = first,
                             last: int = last) -> None:
                 sink = ClickHouseSink(client, db, settings.app_id)
                 sink.write_rows(topics.metered, partition, first, last, rows)
-                sink.write_progress(progress)
+                sink.write_progress(progress, marks)
 
             await write("write_metered", write_batch)
 
@@ -93,7 +99,7 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
         _document_agent(app, table, app.topic(topic_name, partitions=partitions), settings,
                         write, db, by_partition)
     if billing is not None and settings.projector:
-        add_billing(app, topics, partitions, settings, clickhouse, billing, write)
+        add_billing(app, bootstrap, topics, partitions, settings, clickhouse, billing, write)
     return app
 
 

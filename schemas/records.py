@@ -100,6 +100,8 @@ class MeteredBatch(BaseModel):
     partition: int
     first_offset: int
     last_offset: int
+    max_timestamp: datetime | None = Field(
+        None, description="Newest record timestamp of the range: the stream's watermark.")
     events: list[MeteredEvent]
 
 

@@ -113,6 +113,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     async def handle(batch: list[Any]) -> None:
         groups: dict[int, list[MeteredEvent]] = defaultdict(list)
         bounds: dict[int, list[int]] = {}
+        stamps: dict[int, float] = {}
         rejections: list[RejectedEvent] = []
         state_writes: dict[str, AccountState] = {}
         alert_list: list[Alert] = []
@@ -122,6 +123,8 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
             outcome = decide(message)
             b = bounds.setdefault(message.partition, [message.offset, message.offset])
             b[0], b[1] = min(b[0], message.offset), max(b[1], message.offset)
+            stamps[message.partition] = max(stamps.get(message.partition, 0.0),
+                                            message.timestamp or 0.0)
             if outcome.metered is not None:
                 groups[message.partition].append(outcome.metered)
             if outcome.rejected is not None:
@@ -135,7 +138,8 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
         sends: list[Send] = []
         for partition, (first, last) in bounds.items():
             sends += [(metered, str(partition).encode(), blob) for blob in split_batch(
-                topics.events, partition, first, last, groups.get(partition, []))]
+                topics.events, partition, first, last, groups.get(partition, []),
+                _stamp(stamps[partition]))]
         sends += [(accounts_topic, account.encode(), state.model_dump_json().encode())
                   for account, state in state_writes.items()]
         sends += [(rejected, r.account.encode() or None, r.model_dump_json().encode())
@@ -175,12 +179,20 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
 Send = tuple[faust.TopicT, bytes | None, bytes]
 
 
+def _stamp(seconds: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 MAX_MESSAGE_BYTES = 900_000
 """Metered messages stay under Kafka's default 1 MB message limit."""
 
 
 def split_batch(topic: str, partition: int, first: int, last: int,
-                events: list[MeteredEvent]) -> list[bytes]:
+                events: list[MeteredEvent], max_timestamp: datetime | None = None
+                ) -> list[bytes]:
     """Serialised MeteredBatch messages of at most MAX_MESSAGE_BYTES (a single event larger
     than that travels alone) whose offset ranges tile [first, last]."""
     out: list[bytes] = []
@@ -191,7 +203,8 @@ def split_batch(topic: str, partition: int, first: int, last: int,
     def emit(end: int) -> None:
         nonlocal start, chunk, size
         head = MeteredBatch(topic=topic, partition=partition, first_offset=start,
-                            last_offset=end, events=[]).model_dump_json().encode()
+                            last_offset=end, max_timestamp=max_timestamp,
+                            events=[]).model_dump_json().encode()
         out.append(head[:-3] + b"[" + b",".join(chunk) + b"]}")
         start, chunk, size = end + 1, [], 0
 
