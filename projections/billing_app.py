@@ -31,7 +31,7 @@ from projections.client import INSERT_SETTINGS
 from projections.executor import ClickHouseThread
 from projections.invoicing import Record
 from projections.ledger import Ledger, invoice_rows, plan_row, record_batch
-from projections.projector import closing_time, project
+from projections.projector import closing_time, log_fingerprint, project
 from projections.sink import batch_token
 from schemas.topics import Topics
 from stream_processors.runtime import deliver_all, finish_batch
@@ -54,6 +54,7 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
     candidates = app.topic(topics.invoice_candidates, partitions=1)
     issued = app.topic(topics.invoices, partitions=partitions)
     ledger = Ledger()
+    last_run: list[object] = [None]
 
     @app.timer(settings.projector_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def projector() -> None:
@@ -65,7 +66,13 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
 
         def run(client: Any) -> list[Record]:
             until = closing_time(client, db, settings.app_id, topics.events, ends, now)
-            return project(client, db, billing.books, billing.default_book, until)
+            mark = (log_fingerprint(client, db), until.replace(minute=0, second=0,
+                                                               microsecond=0))
+            if mark == last_run[0]:  # nothing ingested and no new hour since: same result
+                return []
+            found = project(client, db, billing.books, billing.default_book, until)
+            last_run[0] = mark
+            return found
 
         found: list[Record] = await clickhouse.call(run)
         if found:

@@ -102,6 +102,17 @@ def closing_time(client: Any, db: str, consumer: str, events_topic: str,
     return held
 
 
+def log_fingerprint(client: Any, db: str) -> tuple[int, str]:
+    """Changes whenever the usage log or the recorded invoices change."""
+    rows = client.query(
+        f"SELECT (SELECT count() FROM {db}.usage_log), "  # noqa: S608
+        f"toString((SELECT max(ingested_at) FROM {db}.usage_log)), "
+        f"(SELECT count() FROM {db}.invoices) + (SELECT count() FROM {db}.plan_changes)"
+    ).result_rows
+    count, latest, recorded = rows[0]
+    return int(count) + int(recorded), str(latest)
+
+
 def issued_ids(client: Any, db: str) -> set[str]:
     invoices = client.query(f"SELECT invoice_id FROM {db}.invoices FINAL").result_rows  # noqa: S608
     changes = client.query(f"SELECT id FROM {db}.plan_changes FINAL").result_rows  # noqa: S608

@@ -58,5 +58,6 @@ class SinkSettings(BaseSettings):
     """Metered-topic messages per insert (each carries up to 500 events)."""
     batch_within_s: float = Field(0.3, gt=0)
     projector: bool = Field(True, description="Close cycles into invoices (leader only).")
-    projector_interval_s: float = Field(10.0, gt=0)
+    projector_interval_s: float = Field(300.0, gt=0, description="Each run rates the "
+                                        "whole usage log: minutes, not seconds.")
 
