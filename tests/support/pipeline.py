@@ -24,12 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class Pipeline:
     def __init__(self, bootstrap: str, workdir: Path, partitions: int = 4,
-                 **env: str) -> None:
+                 prefix: str | None = None, **env: str) -> None:
+        """`prefix`: the topics of an earlier pipeline (a rebuild from its log)."""
         self.bootstrap = bootstrap
         self.workdir = workdir
         self.partitions = partitions
         tag = uuid.uuid4().hex[:8]
-        self.prefix = f"t{tag}."
+        self.prefix = prefix or f"t{tag}."
         self.topics = Topics(self.prefix)
         self.processor_id = f"proc-{tag}"
         self.sink_id = f"sink-{tag}"
