@@ -55,17 +55,8 @@ class LimitsContext:
     default_book: str
 
     def book_for(self, plan: ProductPlan) -> PriceBook | None:
-        book = self.books.get(plan.pricebook or self.default_book)
-        if book is None or not any(p.id == _product_of(plan, book) for p in book.products):
-            return None
-        return book
-
-
-def _product_of(plan: ProductPlan, book: PriceBook) -> str:
-    for product in book.products:
-        if any(p.id == plan.plan for p in product.plans):
-            return product.id
-    return ""
+        """The account's price book (whether it has the product and plan: watched_products)."""
+        return self.books.get(plan.pricebook or self.default_book)
 
 
 @dataclass
