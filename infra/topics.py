@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -39,3 +42,42 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()
+
+
+def read_to_end(bootstrap: str, topic: str, on_record: Callable[[Any], None], *,
+                last: int | None = None, timeout: float = 300.0) -> int:
+    """Call `on_record` for every record of `topic` up to the end offsets it has now (only
+    the `last` records of each partition when given), partition order kept; the number
+    read. Raises TimeoutError rather than return part of the topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             group_id=None, auto_offset_reset="earliest",
+                             fetch_max_bytes=64 * 1024 * 1024)
+    n = 0
+    try:
+        parts = None
+        while parts is None and time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            if parts is None:
+                time.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in sorted(parts or ())]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        end = consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, 0 if last is None else max(0, end[tp] - last))
+        remaining = {tp for tp in tps if end[tp] > 0}
+        while remaining:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} not read to its end in {timeout}s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    on_record(record)
+                    n += 1
+            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
+    finally:
+        consumer.close()
+    return n

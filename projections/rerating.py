@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
 
+from infra.topics import read_to_end
 from pricing.invoice import Invoice, InvoiceLine, invoice_difference
 from pricing.pricebook import PriceBook
 from projections.invoicing import Record, invoice_id, series_of
@@ -31,32 +31,6 @@ from stream_processors.accounts import AccountState
 from stream_processors.derive import rules_for
 from stream_processors.process import Deduplicator, Policy, process_record
 from stream_processors.validate import RecordMeta
-
-
-def read_topic(bootstrap: str, topic: str, on_record: Callable[[Any], None],
-               timeout: float = 300.0) -> int:
-    """Every record of `topic` up to its current end, partition by partition."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             group_id=None, auto_offset_reset="earliest",
-                             fetch_max_bytes=64 * 1024 * 1024)
-    n = 0
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
-                                                        or ())]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > 0}
-        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
-        while remaining and datetime.now(UTC) < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    on_record(record)
-                    n += 1
-            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
-    finally:
-        consumer.close()
-    return n
 
 
 def replay_log(bootstrap: str, topic: str, book: PriceBook,
@@ -78,7 +52,7 @@ def replay_log(bootstrap: str, topic: str, book: PriceBook,
         if on_record is not None:
             on_record()
 
-    read_topic(bootstrap, topic, one)
+    read_to_end(bootstrap, topic, one)
     return aggregator
 
 
@@ -91,7 +65,7 @@ def issued_invoices(bootstrap: str, topic: str) -> dict[str, Record]:
         if doc.get("type") in ("invoice.issued", "invoice.revised"):
             docs[doc["invoice_id"]] = doc
 
-    read_topic(bootstrap, topic, one)
+    read_to_end(bootstrap, topic, one)
     return docs
 
 

@@ -11,10 +11,11 @@ state record (see accounts.py), so a replay never applies an account event twice
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
-from kafka import KafkaConsumer, TopicPartition
 
+from infra.topics import read_to_end
 from stream_processors.accounts import AccountState
 
 log = structlog.get_logger(__name__)
@@ -53,37 +54,16 @@ class AccountStore:
         takes an account back."""
         generation = self._generation
         started = time.monotonic()
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                 group_id=None, auto_offset_reset="earliest")
-        try:
-            deadline = started + timeout
-            parts = None
-            while parts is None and time.monotonic() < deadline:
-                parts = consumer.partitions_for_topic(self._topic)
-                if parts is None:
-                    time.sleep(0.2)
-            tps = [TopicPartition(self._topic, p) for p in sorted(parts or ())]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            end = consumer.end_offsets(tps)
-            states: dict[str, AccountState] = {}
-            remaining = {tp for tp in tps if end[tp] > 0}
-            while remaining:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"account state not loaded in {timeout}s")
-                for records in consumer.poll(timeout_ms=500).values():
-                    for record in records:
-                        key = record.key.decode()
-                        if record.value is None:
-                            states.pop(key, None)
-                        else:
-                            _keep_newest(states, key,
-                                         AccountState.model_validate_json(record.value))
-                for tp in list(remaining):
-                    if consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-        finally:
-            consumer.close()
+        states: dict[str, AccountState] = {}
+
+        def one(record: Any) -> None:
+            key = record.key.decode()
+            if record.value is None:
+                states.pop(key, None)
+            else:
+                _keep_newest(states, key, AccountState.model_validate_json(record.value))
+
+        read_to_end(self._bootstrap, self._topic, one, timeout=timeout)
         for key, state in self._states.items():
             _keep_newest(states, key, state)
         self._states = states

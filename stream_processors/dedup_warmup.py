@@ -10,11 +10,12 @@ accepted event's id and input offset) restores the window before the first batch
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 import structlog
-from kafka import KafkaConsumer, TopicPartition
 
+from infra.topics import read_to_end
 from stream_processors.process import Deduplicator
 
 log = structlog.get_logger(__name__)
@@ -25,31 +26,18 @@ def warm_dedup(bootstrap: str, metered_topic: str, dedup: Deduplicator,
     """Remember the events of the last `messages_per_partition` metered messages of every
     partition (oldest first, so the window keeps the newest); the number remembered."""
     started = time.monotonic()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             group_id=None, auto_offset_reset="earliest",
-                             fetch_max_bytes=64 * 1024 * 1024)
     seen = 0
+
+    def one(record: Any) -> None:
+        nonlocal seen
+        for e in orjson.loads(record.value)["events"]:
+            dedup.is_duplicate(e["account"], e["source"], e["id"], e["offset"])
+            seen += 1
+
     try:
-        parts = consumer.partitions_for_topic(metered_topic) or set()
-        tps = [TopicPartition(metered_topic, p) for p in sorted(parts)]
-        if not tps:
-            return 0
-        consumer.assign(tps)
-        end = consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, max(0, end[tp] - messages_per_partition))
-        remaining = {tp for tp in tps if end[tp] > 0}
-        while remaining and time.monotonic() - started < timeout:
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    batch = orjson.loads(record.value)
-                    for e in batch["events"]:
-                        dedup.is_duplicate(e["account"], e["source"], e["id"], e["offset"])
-                        seen += 1
-            for tp in list(remaining):
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-    finally:
-        consumer.close()
+        read_to_end(bootstrap, metered_topic, one, last=messages_per_partition,
+                    timeout=timeout)
+    except TimeoutError:  # a first filter only: the usage log deduplicates exactly anyway
+        log.warning("dedup.warm_incomplete", events=seen)
     log.info("dedup.warmed", events=seen, seconds=round(time.monotonic() - started, 3))
     return seen
