@@ -1,7 +1,10 @@
 """`metering rerate`, `metering invoices` and `metering invoice show|pdf`.
 
-All three read Kafka only (the events log and `billing.invoices`), so they work while the
-pipeline runs on the embedded ClickHouse; revisions go to the ledger like every invoice.
+`invoices` and `invoice` read Kafka only (`billing.invoices`), so they work while the
+pipeline runs. `rerate` reads the usage log in ClickHouse (with the embedded default: stop
+the pipeline first, the embedded database belongs to one process) and issued invoices from
+Kafka; its revisions go to the ledger like every invoice (the pipeline's sink numbers them
+when it runs again).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 invoice_app = typer.Typer(help="Issued invoices: show one, or write its PDF.",
@@ -53,10 +56,13 @@ def rerate(
                        ] = False,
 ) -> None:
     """Re-rate closed cycles from the event log; issue revisions where the result differs."""
+    from cli.sql import open_clickhouse
     from infra.clock import clock_from
     from pricing.pricebook_loader import PriceBookError, load_pricebook, reference_books
-    from projections.rerating import issued_invoices, publish_revisions, replay_log
+    from projections.client import open_client
+    from projections.rerating import issued_invoices, publish_revisions, rerating_source
     from projections.rerating import rerate as do_rerate
+    from projections.settings import ClickHouseSettings
     from stream_processors.settings import ProcessorSettings
 
     err = Console(stderr=True)
@@ -76,15 +82,21 @@ def rerate(
             raise typer.Exit(2) from exc
     books = reference_books(default)
     bootstrap, topics = _context()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn(
-            "{task.completed} records"), console=err, transient=True) as progress:
-        task = progress.add_task("replaying the event log", total=None)
-        aggregator = replay_log(bootstrap, topics.events, default,
-                                on_record=lambda: progress.advance(task))
+    clickhouse = ClickHouseSettings()
+    client = open_clickhouse(clickhouse, lambda: open_client(clickhouse))
+    selected = set(account) if account else None
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), console=err, transient=True) as progress:
+        task = progress.add_task("reading the usage log", total=None)
+        source = rerating_source(client, clickhouse.database, default, override)
         progress.update(task, description="reading issued invoices")
         issued = issued_invoices(bootstrap, topics.invoices)
-    result = do_rerate(aggregator, issued, books, default.name, clock_from(processor.clock)
-                       .now(), start, set(account) if account else None, override)
+        progress.update(task, description="rating", total=len(
+            [a for a in source.accounts() if selected is None or a in selected]))
+        result = do_rerate(source, issued, books, default.name,
+                           clock_from(processor.clock).now(), start, selected, override,
+                           on_account=lambda: progress.advance(task))
+    client.close()
     for doc in result.revisions:
         err.print(f"{doc['account']} {doc['cycle_start'][:10]}: revision {doc['revision']}, "
                   f"{doc['previous_total']} -> {doc['rerated_total']} ({doc['total']})")

@@ -15,7 +15,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -111,12 +111,18 @@ def _stderr_fd_into(sink: IO[bytes]) -> Iterator[None]:
 
 
 def _open(settings: ClickHouseSettings, limits: ReadOnlyLimits) -> Any:
+    return open_clickhouse(settings, lambda: open_readonly_client(settings, limits))
+
+
+def open_clickhouse(settings: ClickHouseSettings, opener: Callable[[], Any]) -> Any:
+    """`opener()`, or one clear line and exit 1: a server that does not answer, a missing
+    embedded database, or one another process (the running pipeline) holds."""
     if not settings.embedded:
         driver_log = logging.getLogger("clickhouse_connect")
         level = driver_log.level
         driver_log.setLevel(logging.CRITICAL)  # the exception says it once, in our line
         try:
-            return open_readonly_client(settings, limits)
+            return opener()
         except Exception as exc:
             _fail(f"cannot reach ClickHouse at {settings.dsn.split('@')[-1]}: {exc}",
                   "check METERING_CH_DSN and that the server is up", 1)
@@ -129,7 +135,7 @@ def _open(settings: ClickHouseSettings, limits: ReadOnlyLimits) -> Any:
     with tempfile.TemporaryFile() as captured:
         try:
             with _stderr_fd_into(captured):
-                return open_readonly_client(settings, limits)
+                return opener()
         except Exception as exc:
             captured.seek(0)
             noise = captured.read().decode(errors="replace")

@@ -8,15 +8,21 @@ Per account, in time order:
 - a seat reading (`seats.full_time`) above the seats of a seat-priced product charges the
   added seats at once, prorated (`seat_addition_invoice`); a reduction applies from the
   next cycle (seats cannot be reduced before renewal);
-- limit decisions: the stream does not produce them yet, so for each rated cycle the
-  usage of a product's send-limit meter is replayed in (time, offset) order and
-  `decide_at_limit` is asked whenever it grows, under the policy in force; flex and
+- limit decisions: for each rated cycle the usage of a product's send-limit meter is
+  replayed in (time, offset) order and `decide_at_limit` is asked whenever it grows,
+  under the policy in force — unless the cycle's total on that meter stays within the
+  smallest limit of every plan in force during the cycle (sums never shrink: no event
+  can then have crossed a limit, so every answer would be `allow`); flex and
   upgrades are immediate invoices (an upgrade also switches the plan at once), and every
   decision other than `allow` is reported as a `limit_decision` record;
 - each cycle (the product's own cycle from `pricing.timeline.cycle_for`) is rated with
   `rate_cycle`, on aggregates regrouped into exactly that cycle with the view semantics;
   its plan consequences switch the plan at the cycle end and are reported. The cycle
   invoice record carries `usage`: the price book's meters as measured for the cycle.
+
+What the rater reads goes through a `RatingSource`: `MemorySource` (an in-memory
+aggregator: `metering rate`, tests) or `projections.log_source.LogSource` (the ClickHouse
+views, reading an account's events only where the views cannot answer).
 """
 
 from __future__ import annotations
@@ -24,17 +30,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from pricing.cycles import Cycle
 from pricing.invoice import Invoice, InvoiceLine
-from pricing.limits import LimitDecision, decide_at_limit, decision_invoice
+from pricing.limits import LimitDecision, decide_at_limit, decision_invoice, plan_limit
 from pricing.pricebook import PriceBook
 from pricing.proration import seat_addition_invoice
 from pricing.rating import rate_cycle, rated_products
 from pricing.timeline import cycle_for
+from projections.aggregate_rows import AggregateRows
 from projections.memory import MemoryAggregator
-from projections.rating_inputs import AccountPlans, cycle_aggregates
+from projections.rating_inputs import AccountPlans, cycle_aggregates, meter_values
 from schemas.records import MeteredEvent
 
 Record = dict[str, Any]
@@ -79,6 +86,42 @@ def bucket(cycle: Cycle) -> Callable[[MeteredEvent], tuple[datetime, datetime]]:
     return of
 
 
+class RatingSource(Protocol):
+    def accounts(self) -> list[str]: ...
+
+    def control_events(self, account: str) -> list[MeteredEvent]:
+        """The account's events the rater walks: at least its account events and seat
+        readings, in (time, offset) order."""
+
+    def cycle_rows(self, account: str, cycle: Cycle) -> AggregateRows:
+        """The view rows of exactly `cycle` (events regrouped into it)."""
+
+    def cycle_events(self, account: str, cycle: Cycle) -> list[MeteredEvent]:
+        """The account's events inside `cycle` that carry meters, in (time, offset) order."""
+
+
+class MemorySource:
+    """A `RatingSource` over an in-memory aggregator."""
+
+    def __init__(self, aggregator: MemoryAggregator) -> None:
+        self.aggregator = aggregator
+        self._events: dict[str, list[MeteredEvent]] = {}
+
+    def accounts(self) -> list[str]:
+        return self.aggregator.accounts()
+
+    def control_events(self, account: str) -> list[MeteredEvent]:
+        if account not in self._events:
+            self._events[account] = self.aggregator.events(account)
+        return self._events[account]
+
+    def cycle_rows(self, account: str, cycle: Cycle) -> AggregateRows:
+        return self.aggregator.rows(account, cycle_of=bucket(cycle))
+
+    def cycle_events(self, account: str, cycle: Cycle) -> list[MeteredEvent]:
+        return [e for e in self.control_events(account) if cycle.contains(e.time) and e.meters]
+
+
 class AccountRater:
     def __init__(self, book: PriceBook, account: str, events: list[MeteredEvent],
                  until: datetime) -> None:
@@ -91,7 +134,7 @@ class AccountRater:
         if at <= self.until:
             self.records.append((at, len(self.records), record))
 
-    def run(self, aggregator: MemoryAggregator) -> list[Record]:
+    def run(self, source: RatingSource) -> list[Record]:
         for event in self.events:
             if event.type.startswith("account."):
                 self._account_event(event)
@@ -102,7 +145,7 @@ class AccountRater:
             products = [p for p in rated_products(self.book, self.plans.timeline(), cycle)
                         if (p, cycle) not in done]
             done.update((p, cycle) for p in products)
-            self._rate(aggregator, cycle, products)
+            self._rate(source, cycle, products)
         return [r for _, _, r in sorted(self.records, key=lambda x: (x[0], x[1]))]
 
     def _account_event(self, event: MeteredEvent) -> None:
@@ -164,9 +207,9 @@ class AccountRater:
                 t = c.end
         return min(candidates, key=lambda c: (c.end, c.start)) if candidates else None
 
-    def _rate(self, aggregator: MemoryAggregator, cycle: Cycle, products: list[str]) -> None:
-        decisions = self._decisions(cycle, products)
-        rows = aggregator.rows(self.account, cycle_of=bucket(cycle))
+    def _rate(self, source: RatingSource, cycle: Cycle, products: list[str]) -> None:
+        rows = source.cycle_rows(self.account, cycle)
+        decisions = self._decisions(source, cycle, products, rows)
         aggregates = cycle_aggregates(rows, self.account, cycle, products)
         result = rate_cycle(self.book, self.plans.timeline(), cycle, aggregates, decisions,
                             products=products)
@@ -181,13 +224,29 @@ class AccountRater:
                 self.account, change.product, change.from_plan, change.to_plan,
                 change.effective, change.reason))
 
-    def _decisions(self, cycle: Cycle, products: list[str]) -> list[LimitDecision]:
+    def _within_limits(self, product: str, meter: str, cycle: Cycle,
+                       rows: AggregateRows) -> bool:
+        """The cycle's total on `meter` is at most the limit of every plan in force during
+        the cycle: no event of it can have reached a limit."""
+        total = meter_values(rows, self.account, cycle).get(meter, Decimal(0))
+        spec = self.book.product(product)
+        ordered = sorted((c for c in self.plans.changes if c.product == product),
+                         key=lambda c: c.start)
+        in_force = [c for i, c in enumerate(ordered) if c.start < cycle.end and
+                    (i + 1 == len(ordered) or ordered[i + 1].start > cycle.start)]
+        limits = [plan_limit(spec.plan(c.plan), meter) for c in in_force]
+        return all(limit is not None and total <= limit for limit in limits)
+
+    def _decisions(self, source: RatingSource, cycle: Cycle, products: list[str],
+                   rows: AggregateRows) -> list[LimitDecision]:
         decisions: list[LimitDecision] = []
-        inside = [e for e in self.events if cycle.contains(e.time) and e.meters]
+        inside: list[MeteredEvent] | None = None
         for product in products:
             meter = self.book.product(product).send_limit_meter
-            if meter is None:
+            if meter is None or self._within_limits(product, meter, cycle, rows):
                 continue
+            if inside is None:
+                inside = source.cycle_events(self.account, cycle)
             used, dims, mine = Decimal(0), set[str](), list[LimitDecision]()
             for event in inside:
                 values = [m for m in event.meters if m.meter == meter]
@@ -228,8 +287,9 @@ def rate_log(book: PriceBook, aggregator: MemoryAggregator, until: datetime
     """All records (invoices, plan changes, limit decisions) up to `until`, and problems."""
     records: list[Record] = []
     problems: list[str] = []
-    for account in aggregator.accounts():
-        rater = AccountRater(book, account, aggregator.events(account), until)
-        records += rater.run(aggregator)
+    source = MemorySource(aggregator)
+    for account in source.accounts():
+        rater = AccountRater(book, account, source.control_events(account), until)
+        records += rater.run(source)
         problems += rater.problems
     return records, problems

@@ -1,11 +1,11 @@
 """The close-of-cycle projector: from the deduplicated usage log to invoice candidates.
 
 One run (the sink's leader calls it on a timer, with an injected clock):
-1. read the usage log (FINAL: every accepted event once) from ClickHouse;
+1. read the cycle views and the account events from ClickHouse (`log_source.LogSource`:
+   an account's usage events are read only where the views cannot answer — a product
+   cycle that is not a stream cycle, a cycle whose usage may have reached a limit);
 2. per account, with the price book its subscription names (default: the configured
-   one), rate exactly as `metering rate` does (`offline_rating.AccountRater` over the
-   contract-tested in-memory aggregator: the product's own cycles — calendar-month
-   storage, annual seat terms — cannot be read off the stream-cycle views), every cycle
+   one), rate exactly as `metering rate` does (`offline_rating.AccountRater`), every cycle
    whose end plus the book's lateness has passed, and every immediate invoice (flex,
    upgrade difference, seat proration, first fees) older than that lateness, so a late
    event inside the lateness still counts;
@@ -15,43 +15,16 @@ One run (the sink's leader calls it on a timer, with an injected clock):
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from pricing.pricebook import PriceBook
+from projections.aggregate_rows import utc as _utc
 from projections.invoicing import Record, candidates
-from projections.memory import MemoryAggregator
-from projections.offline_rating import AccountRater
-from schemas.records import MeteredEvent, MeterValue
-
-LOG_COLUMNS = ("account, source, id, type, event_time, cycle_start, cycle_end, meters, kinds, "
-               "quantities, dim, data, src_partition, src_offset, received_at")
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-def load_events(client: Any, db: str) -> dict[str, list[MeteredEvent]]:
-    """Every accepted event, once, per account in (time, offset) order."""
-    rows = client.query(f"SELECT {LOG_COLUMNS} FROM {db}.usage_log FINAL "  # noqa: S608
-                        "ORDER BY account, event_time, src_partition, src_offset").result_rows
-    out: dict[str, list[MeteredEvent]] = defaultdict(list)
-    for (account, source, eid, etype, t, cs, ce, meters, kinds, qs, dim, data, part, off,
-         received) in rows:
-        out[account].append(MeteredEvent.model_construct(
-            account=account, source=source, id=eid, type=etype, time=_utc(t),
-            cycle_start=_utc(cs), cycle_end=_utc(ce),
-            meters=[MeterValue.model_construct(meter=m, kind=k, quantity=Decimal(q))
-                    for m, k, q in zip(meters, kinds, qs, strict=True)],
-            dim=dim, data=orjson.loads(data), partition=part, offset=off,
-            received_at=_utc(received)))
-    return out
+from projections.log_source import LogSource
+from projections.offline_rating import AccountRater, RatingSource
+from schemas.records import MeteredEvent
 
 
 def book_of(events: list[MeteredEvent], books: Mapping[str, PriceBook],
@@ -64,17 +37,21 @@ def book_of(events: list[MeteredEvent], books: Mapping[str, PriceBook],
     return books[default]
 
 
-def rate_accounts(events: Mapping[str, list[MeteredEvent]], books: Mapping[str, PriceBook],
-                  default: str, now: datetime) -> list[Record]:
-    """Invoice and plan-change candidates of every account, for cycles closed at `now`."""
+def rate_accounts(source: RatingSource, books: Mapping[str, PriceBook], default: str,
+                  now: datetime, accounts: set[str] | None = None,
+                  on_account: Callable[[], None] | None = None) -> list[Record]:
+    """Invoice and plan-change candidates of every (selected) account, for cycles closed
+    at `now`."""
     out: list[Record] = []
-    for account in sorted(events):
-        book = book_of(events[account], books, default)
+    for account in source.accounts():
+        if accounts is not None and account not in accounts:
+            continue
+        events = source.control_events(account)
+        book = book_of(events, books, default)
         until = now - timedelta(hours=book.lateness_hours)
-        aggregator = MemoryAggregator()
-        aggregator.add_all(events[account])
-        rater = AccountRater(book, account, aggregator.events(account), until)
-        out += candidates(rater.run(aggregator))
+        out += candidates(AccountRater(book, account, events, until).run(source))
+        if on_account is not None:
+            on_account()
     return out
 
 
@@ -123,7 +100,7 @@ def project(client: Any, db: str, books: Mapping[str, PriceBook], default: str,
             now: datetime) -> list[Record]:
     """One projector run: the candidates not recorded yet, in a deterministic order."""
     done = issued_ids(client, db)
-    proposed = rate_accounts(load_events(client, db), books, default, now)
+    proposed = rate_accounts(LogSource(client, db), books, default, now)
     fresh = [c for c in proposed if c.get("invoice_id", c.get("id")) not in done]
     return sorted(fresh, key=lambda c: (str(c.get("issued_at") or c.get("effective")),
                                         c["account"], c.get("invoice_id", c.get("id"))))

@@ -1,18 +1,28 @@
-"""Re-rating closed cycles by replaying the event log (billing operations).
+"""Re-rating closed cycles from the usage log in ClickHouse (billing operations).
 
-`rerate` reads the whole events topic through the pipeline's own per-record decision with
-the Kafka record timestamps as receipt times and no lateness limit (an event that came too
-late for the live invoice counts now: that is what re-rating is for), rates every account
-as the projector does, optionally under another price book, and compares each selected
-cycle invoice with the latest revision issued (read from `billing.invoices`). Where they
-differ it proposes revision N+1: its lines are the difference (credit and debit
-adjustments, summing to the change), it carries the full re-rated lines and both totals,
-and it goes to the ledger like every invoice (numbered in the `REV-<year>` series,
-published as `invoice.revised`). The same log under the same price book proposes nothing.
+`rerate` rates the selected accounts from a `log_source.LogSource` exactly as the
+projector does (the cycle views; an account's events only where the views cannot answer),
+optionally under another price book, and compares each selected cycle invoice with the
+latest revision issued (read from `billing.invoices`). Where they differ it proposes
+revision N+1: its lines are the difference (credit and debit adjustments, summing to the
+change), it carries the full re-rated lines and both totals, and it goes to the ledger like
+every invoice (numbered in the `REV-<year>` series, published as `invoice.revised`). The
+same log under the same price book proposes nothing.
+
+`rerating_source` builds that source with what re-rating adds to the live log:
+- late events: the records the stream rejected as `too_late` (kept raw in
+  `rejected_events`) go through the pipeline's own `process_record` with no lateness limit,
+  after the account's account events rebuilt from the log, in input-offset order (an event
+  that came too late for the live invoice counts now: that is what re-rating is for);
+- another price book whose SMS credit rates differ: `sms.sent` events are re-derived
+  (their stored data keeps destination, channel, direction, status and segment count).
+`replay_log` replays the events topic itself through `process_record`: the oracle the
+tests hold the ClickHouse path to.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,27 +34,33 @@ import orjson
 from infra.topics import read_to_end
 from pricing.invoice import Invoice, InvoiceLine, invoice_difference
 from pricing.pricebook import PriceBook
+from projections.aggregate_rows import utc
 from projections.invoicing import Record, invoice_id, series_of
+from projections.log_source import LogSource, load_events
 from projections.memory import MemoryAggregator
+from projections.offline_rating import RatingSource
 from projections.projector import rate_accounts
+from schemas import events as ev
+from schemas.records import MeteredEvent
 from stream_processors.accounts import AccountState
-from stream_processors.derive import rules_for
+from stream_processors.derive import derive, rules_for
 from stream_processors.process import Deduplicator, Policy, process_record
 from stream_processors.validate import RecordMeta
+
+NO_LATENESS = Policy(allowed_lateness=timedelta(days=36_500))
 
 
 def replay_log(bootstrap: str, topic: str, book: PriceBook,
                on_record: Callable[[], None] | None = None) -> MemoryAggregator:
     """The events topic through `process_record`, late events included."""
     states: dict[str, AccountState] = {}
-    rules, policy = rules_for(book), Policy(allowed_lateness=timedelta(days=36_500))
-    dedup, aggregator = Deduplicator(capacity=10**9), MemoryAggregator()
+    rules, dedup, aggregator = rules_for(book), Deduplicator(capacity=10**9), MemoryAggregator()
 
     def one(record: Any) -> None:
         meta = RecordMeta(record.topic, record.partition, record.offset,
                           datetime.fromtimestamp(record.timestamp / 1000, UTC))
         out = process_record(record.value or b"", meta, record.key, states.get, rules,
-                             policy, dedup)
+                             NO_LATENESS, dedup)
         if out.state_changed and out.state is not None:
             states[out.state_account] = out.state
         if out.metered is not None:
@@ -54,6 +70,65 @@ def replay_log(bootstrap: str, topic: str, book: PriceBook,
 
     read_to_end(bootstrap, topic, one)
     return aggregator
+
+
+def _envelope(e: MeteredEvent) -> bytes:
+    return orjson.dumps({"specversion": "1.0", "id": e.id, "source": e.source, "type": e.type,
+                         "subject": e.account, "time": e.time.isoformat(), "data": e.data})
+
+
+def late_events(client: Any, db: str, book: PriceBook) -> dict[str, list[MeteredEvent]]:
+    """The records rejected as too late, decided again without a lateness limit."""
+    late: dict[str, list[tuple[int, int, datetime, bytes]]] = defaultdict(list)
+    for account, part, off, received, raw in client.query(
+            f"SELECT account, src_partition, src_offset, received_at, raw "  # noqa: S608
+            f"FROM {db}.rejected_events FINAL WHERE reason = 'too_late' "
+            "ORDER BY account, src_partition, src_offset").result_rows:
+        late[account].append((int(part), int(off), utc(received), raw.encode()
+                              if isinstance(raw, str) else raw))
+    if not late:
+        return {}
+    control = load_events(client, db, "type LIKE 'account.%' AND has({a:Array(String)}, "
+                          "account)", {"a": sorted(late)})
+    rules, out = rules_for(book), defaultdict(list)
+    for account, records in late.items():
+        merged = sorted([(e.partition, e.offset, e.received_at, _envelope(e))
+                         for e in control.get(account, [])] + records)
+        states: dict[str, AccountState] = {}
+        for part, off, received, raw in merged:
+            result = process_record(raw, RecordMeta("late", part, off, received),
+                                    account.encode(), states.get, rules, NO_LATENESS)
+            if result.state_changed and result.state is not None:
+                states[result.state_account] = result.state
+            if result.metered is not None and not result.metered.type.startswith("account."):
+                out[account].append(result.metered)
+    return dict(out)
+
+
+def sms_rederiver(book: PriceBook) -> Callable[[MeteredEvent], MeteredEvent]:
+    """`sms.sent` meters under `book`'s credit rates (other events unchanged)."""
+    rules = rules_for(book)
+
+    def again(e: MeteredEvent) -> MeteredEvent:
+        if e.type != "sms.sent":
+            return e
+        derived = derive(ev.SmsSent.model_validate(e.data), rules)
+        return e.model_copy(update={"meters": derived.meters})
+    return again
+
+
+def rerating_source(client: Any, db: str, live: PriceBook,
+                    override: PriceBook | None = None) -> LogSource:
+    """The usage log, late events included, under `override`'s derivation if it differs."""
+    book = override or live
+    transform, rederived = None, set[str]()
+    if override is not None and override.sms_rates != live.sms_rates:
+        transform = sms_rederiver(override)
+        rederived = {r[0] for r in client.query(
+            f"SELECT DISTINCT account FROM {db}.usage_log "  # noqa: S608
+            "WHERE type = 'sms.sent'").result_rows}
+    return LogSource(client, db, extra=late_events(client, db, book), transform=transform,
+                     from_events=rederived)
 
 
 def issued_invoices(bootstrap: str, topic: str) -> dict[str, Record]:
@@ -90,18 +165,17 @@ class RerateResult:
     revisions: list[Record] = field(default_factory=list)
 
 
-def rerate(aggregator: MemoryAggregator, issued: Mapping[str, Record],
+def rerate(source: RatingSource, issued: Mapping[str, Record],
            books: Mapping[str, PriceBook], default: str, now: datetime,
            cycle_start: datetime | None = None, accounts: set[str] | None = None,
-           override: PriceBook | None = None) -> RerateResult:
+           override: PriceBook | None = None,
+           on_account: Callable[[], None] | None = None) -> RerateResult:
     """Revisions for the selected cycle invoices whose re-rating differs."""
-    events = {a: aggregator.events(a) for a in aggregator.accounts()
-              if accounts is None or a in accounts}
     if override is not None:
         books, default = {override.name: override, **{k: override for k in books}}, \
             override.name
     fresh = {(c["account"], c["cycle_start"], c["cycle_end"]): c
-             for c in rate_accounts(events, books, default, now)
+             for c in rate_accounts(source, books, default, now, accounts, on_account)
              if "invoice_id" in c and c["kind"] == "cycle"}
     latest: dict[tuple[str, str, str], Record] = {}
     for inv in issued.values():

@@ -16,8 +16,16 @@ import pytest
 from pricing.pricebook_loader import load_pricebook
 from projections.invoicing import candidates
 from projections.offline_log import read_log
-from projections.offline_rating import rate_log
-from projections.rerating import issued_invoices, publish_revisions, replay_log, rerate
+from projections.offline_rating import MemorySource, rate_log
+from projections.projector import project
+from projections.rerating import (
+    RerateResult,
+    issued_invoices,
+    publish_revisions,
+    replay_log,
+    rerate,
+    rerating_source,
+)
 from tests.support.events import Sender
 from tests.support.pipeline import ROOT, Pipeline
 
@@ -158,6 +166,24 @@ def _wait_issued(p: Pipeline, n: int, timeout: float = 90) -> dict[str, dict[str
         time.sleep(0.5)
 
 
+def _rerate(p: Pipeline, book: Any, issued: dict[str, dict[str, Any]],
+            override: Any = None) -> RerateResult:
+    """Re-rate from the sink's ClickHouse (the sink stops meanwhile), and check the result
+    equals the oracle: replaying the events topic itself through the pipeline's decision."""
+    books = {book.name: book}
+    client = p.clickhouse()
+    try:
+        source = rerating_source(client, p.ch.database, book, override)
+        result = rerate(source, issued, books, book.name, NOW, override=override)
+    finally:
+        client.close()
+    p.start_sink()
+    oracle = rerate(MemorySource(replay_log(p.bootstrap, p.topics.events, override or book)),
+                    issued, books, book.name, NOW, override=override)
+    assert (result.compared, result.revisions) == (oracle.compared, oracle.revisions)
+    return result
+
+
 def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
                                                          tmp_path: Path) -> None:
     book = load_pricebook("package_plans")
@@ -165,7 +191,6 @@ def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
     p = Pipeline(bootstrap, tmp_path, METERING_CLOCK="fixed:2026-01-01T00:00:00Z",
                  METERING_SINK_PROJECTOR_INTERVAL_S="1")
     s = Sender(bootstrap, p.prefix)
-    books = {"package_plans": book}
     try:
         p.start_sink()
         p.start_worker()
@@ -179,8 +204,7 @@ def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
         cycles = [d for d in issued.values() if d["kind"] == "cycle"]
         assert len(issued) == expected and cycles
         # 1. the same log and book: nothing to revise
-        same = rerate(replay_log(p.bootstrap, p.topics.events, book), issued, books,
-                      book.name, NOW)
+        same = _rerate(p, book, issued)
         assert same.compared == len(cycles) and same.revisions == []
         # 2. a late event (received long after its cycle closed): rejected live, kept in
         #    the log, and re-rating includes it in a revision of its cycle only
@@ -188,8 +212,7 @@ def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
                datetime(2025, 4, 20, tzinfo=UTC), eid="late-1", received=NOW)
         s.flush()
         p.wait_caught_up(timeout=120)
-        late = rerate(replay_log(p.bootstrap, p.topics.events, book), issued, books,
-                      book.name, NOW)
+        late = _rerate(p, book, issued)
         (rev,) = late.revisions
         assert rev["cycle_start"] == "2025-04-01T00:00:00Z" and rev["revision"] == 1
         assert Decimal(rev["total"]) == Decimal(rev["rerated_total"]) - \
@@ -198,8 +221,7 @@ def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
         issued = _wait_issued(p, expected + 1)
         revised = [d for d in issued.values() if d.get("revision") == 1]
         assert [d["number"] for d in revised] == ["REV-2026-000001"]
-        again = rerate(replay_log(p.bootstrap, p.topics.events, book), issued, books,
-                       book.name, NOW)
+        again = _rerate(p, book, issued)
         assert again.revisions == []  # the revision is now the latest: nothing differs
         # 3. a corrected price book: every cycle on the changed plan gets a revision
         #    whose difference lines sum to the change
@@ -209,8 +231,7 @@ def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
         products = [pr.model_copy(update={"plans": cheaper}) if pr.id == "package" else pr
                     for pr in book.products]
         corrected = book.model_copy(update={"products": products, "version": "2025.2"})
-        priced = rerate(replay_log(p.bootstrap, p.topics.events, book), issued, books,
-                        book.name, NOW, override=corrected)
+        priced = _rerate(p, book, issued, override=corrected)
         assert priced.revisions
         for r in priced.revisions:
             assert sum(Decimal(ln["amount"]) for ln in r["lines"]) == \
@@ -219,3 +240,60 @@ def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
     finally:
         s.close()
         p.stop()
+
+
+def test_sink_killed_mid_projector_run_issues_each_invoice_once(bootstrap: str,
+                                                                 tmp_path: Path) -> None:
+    """kill -9 of the sink the moment its projector has proposed (candidates in flight to
+    the ledger), then a restart: every invoice exactly once, numbers gap-free; a projector
+    run on the final state proposes nothing (run twice: nothing new)."""
+    book = load_pricebook("package_plans")
+    logs = [{**d, "id": f"{d['id']}-{n}", "subject": f"acme-{n:02d}"}
+            for n in range(40) for d in scenario()["package_plans"]]
+    expected = len(offline({"package_plans": logs}))
+    assert expected == 40 * 9  # per account: the first fee and eight closed cycles
+    p = Pipeline(bootstrap, tmp_path, METERING_CLOCK="fixed:2026-01-01T00:00:00Z",
+                 METERING_SINK_PROJECTOR_INTERVAL_S="1", METERING_LOG_LEVEL="INFO")
+    s = Sender(bootstrap, p.prefix)
+    try:
+        p.start_worker()
+        for d in logs:
+            s.send(d["subject"], d["type"], d["data"],
+                   datetime.fromisoformat(d["time"].replace("Z", "+00:00")), eid=d["id"])
+        s.flush()
+        p.start_sink()
+        sink_log = tmp_path / "sink-1.log"
+        deadline = time.monotonic() + 180
+        while "projector.proposed" not in (sink_log.read_text(errors="replace")
+                                           if sink_log.exists() else ""):
+            assert time.monotonic() < deadline, "the projector never proposed"
+            time.sleep(0.01)
+        assert p.sink is not None
+        p.kill_worker(p.sink)  # kill -9 mid-run: proposed, not (all) recorded
+        client = p.clickhouse()
+        at_kill = client.query(f"SELECT count() FROM {p.ch.database}.invoices").result_rows
+        client.close()
+        assert at_kill[0][0] < expected
+        p.start_sink()
+        deadline = time.monotonic() + 180
+        while True:
+            p.wait_caught_up(timeout=120)
+            time.sleep(3)
+            client = p.clickhouse()
+            rows = client.query(f"SELECT invoice_id, number, account, kind, period_start "
+                                f"FROM {p.ch.database}.invoices").result_rows
+            if len(rows) >= expected or time.monotonic() > deadline:
+                again = project(client, p.ch.database, {book.name: book}, book.name, NOW)
+                client.close()
+                break
+            client.close()
+            p.start_sink()
+    finally:
+        s.close()
+        p.stop()
+    assert len(rows) == expected and len({r[0] for r in rows}) == expected
+    cycles = [(a, start) for _, _, a, kind, start in rows if kind == "cycle"]
+    assert len(cycles) == len(set(cycles)) == 40 * 8  # one invoice per account-cycle
+    seqs = sorted(int(r[1].rsplit("-", 1)[1]) for r in rows if r[1].startswith("INV-2025"))
+    assert seqs == list(range(1, len(seqs) + 1)), "numbers must be gap-free"
+    assert again == []
