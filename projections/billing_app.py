@@ -6,7 +6,11 @@
 - The ledger agent consumes that topic: numbers new invoice ids (ledger.py), writes
   invoices, invoice lines and plan changes to ClickHouse, then publishes
   `invoice.issued` / `invoice.revised` / `plan.changed` (id = the invoice or change id) to
-  `billing.invoices`; the candidate's offset commits after both.
+  `billing.invoices`; a plan change also goes to the events topic as an account event
+  (`account.plan_change_requested`, effective `now` at its effective time, source
+  `metering/projector`, id = the change id), so the stream's live state and limits follow
+  the plan the close of cycle chose; rating ignores that source (the projector derives the
+  change itself). The candidate's offset commits after all of them.
 Two leaders, a projector killed mid-run, a run repeated: the same ids are proposed again
 and the ledger ignores ids it numbered, so there is one invoice per (account, cycle,
 revision).
@@ -29,7 +33,7 @@ from infra.topics import end_offsets
 from pricing.pricebook import PriceBook
 from projections.client import INSERT_SETTINGS
 from projections.executor import ClickHouseThread
-from projections.invoicing import Record
+from projections.invoicing import Record, plan_change_event
 from projections.ledger import Ledger, invoice_rows, plan_row, record_batch
 from projections.projector import closing_time, log_fingerprint, project
 from projections.sink import batch_token
@@ -53,6 +57,7 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
     db = clickhouse.settings.database
     candidates = app.topic(topics.invoice_candidates, partitions=1)
     issued = app.topic(topics.invoices, partitions=partitions)
+    events_topic = app.topic(topics.events, partitions=partitions)
     ledger = Ledger()
     last_run: list[object] = [None]
 
@@ -87,6 +92,7 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
         docs = [orjson.loads(e.message.value) for e in batch]
         first, last = batch[0].message.offset, batch[-1].message.offset
         invoices, plans, events = [], [], []
+        feedback: list[tuple[Any, bytes, bytes]] = []
         for doc in docs:
             if "invoice_id" in doc:
                 number, new = ledger.assign(doc)
@@ -99,11 +105,14 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
             else:
                 plans.append(plan_row(doc))
                 events.append((doc["id"], {"type": "plan.changed", **doc}))
+                feedback.append((events_topic, doc["account"].encode(),
+                                 orjson.dumps(plan_change_event(doc))))
         token = batch_token(topics.invoice_candidates, 0, first, last)
         await write("ledger_record", lambda client: record_batch(
             client, db, token, invoices, plans, INSERT_SETTINGS))
         await deliver_all("ledger_publish", [(issued, eid.encode(), orjson.dumps(doc))
-                                             for eid, doc in events], lambda: app.should_stop)
+                                             for eid, doc in events] + feedback,
+                          lambda: app.should_stop)
 
     @app.agent(candidates, concurrency=1)
     async def ledger_agent(stream: Any) -> None:  # a faust Stream of raw bytes

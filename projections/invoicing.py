@@ -17,6 +17,8 @@ import uuid
 from typing import Any
 
 NAMESPACE = uuid.UUID("0b3f5a4e-2f6c-4b7e-9a51-6d2c8e4f7a90")
+PROJECTOR_SOURCE = "metering/projector"
+"""The source of the account events the ledger writes back to the log: rating skips it."""
 Record = dict[str, Any]
 
 
@@ -54,3 +56,12 @@ def candidates(records: list[Record]) -> list[Record]:
         elif r["record"] == "plan_change":
             out.append({**r, "id": plan_change_id(r)})
     return out
+
+
+def plan_change_event(change: Record) -> Record:
+    """A recorded plan change as the account event the stream applies (CloudEvents)."""
+    return {"specversion": "1.0", "id": change["id"], "source": PROJECTOR_SOURCE,
+            "type": "account.plan_change_requested", "subject": change["account"],
+            "time": change["effective"],
+            "data": {"product": change["product"], "plan": change["to_plan"],
+                     "effective": "now"}}

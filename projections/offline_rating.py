@@ -40,6 +40,7 @@ from pricing.proration import seat_addition_invoice
 from pricing.rating import rate_cycle, rated_products
 from pricing.timeline import cycle_for
 from projections.aggregate_rows import AggregateRows
+from projections.invoicing import PROJECTOR_SOURCE
 from projections.memory import MemoryAggregator
 from projections.rating_inputs import AccountPlans, cycle_aggregates, meter_values
 from schemas.records import MeteredEvent
@@ -136,6 +137,8 @@ class AccountRater:
 
     def run(self, source: RatingSource) -> list[Record]:
         for event in self.events:
+            if event.source == PROJECTOR_SOURCE:  # a change this rating derives itself
+                continue
             if event.type.startswith("account."):
                 self._account_event(event)
             elif any(m.meter == "seats.full_time" for m in event.meters):

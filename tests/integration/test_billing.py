@@ -59,6 +59,18 @@ def scenario() -> dict[str, list[dict[str, Any]]]:
     return logs
 
 
+def growth() -> list[dict[str, Any]]:
+    """A package account over its 2,500 contacts: upgraded by the close of April."""
+    sub = {"specversion": "1.0", "id": "grow-sub", "source": "app",
+           "type": "account.subscribed", "subject": "acme-grows", "time": "2025-04-01T00:00:00Z",
+           "data": {"product": "package", "plan": "starter", "pricebook": "package_plans"}}
+    return [sub] + [
+        {"specversion": "1.0", "id": f"grow-{n}", "source": "app", "type": "profile.added",
+         "subject": "acme-grows", "time": f"2025-04-02T{n // 3600:02d}:{n // 60 % 60:02d}:"
+         f"{n % 60:02d}Z", "data": {"profile_id": f"p{n}", "emailable": True}}
+        for n in range(2_501)]
+
+
 def comparable(doc: dict[str, Any]) -> tuple[Any, ...]:
     lines = tuple(sorted(json.dumps(ln, sort_keys=True) for ln in doc["lines"]))
     return (doc["account"], doc["kind"], doc["cycle_start"], doc["cycle_end"],
@@ -81,6 +93,7 @@ def offline(logs: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
 def test_live_invoices_equal_offline_and_are_numbered_once(bootstrap: str,
                                                           tmp_path: Path) -> None:
     logs = scenario()
+    logs["package_plans"] += growth()
     expected = offline(logs)
     assert len(expected) >= 8
     p = Pipeline(bootstrap, tmp_path, METERING_CLOCK="fixed:2026-01-01T00:00:00Z",
@@ -110,6 +123,11 @@ def test_live_invoices_equal_offline_and_are_numbered_once(bootstrap: str,
             history = client.query(
                 f"SELECT number, account, total FROM {p.ch.database}.payment_history"
             ).result_rows
+            changes = client.query(f"SELECT id, account, to_plan FROM {p.ch.database}."
+                                   "plan_changes FINAL").result_rows
+            fed_back = client.query(
+                f"SELECT id, account, JSONExtractString(data, 'plan') FROM {p.ch.database}."
+                "usage_log FINAL WHERE source = 'metering/projector'").result_rows
             client.close()
             if len({r[0] for r in rows}) >= len(expected) or time.monotonic() > deadline:
                 break
@@ -129,6 +147,10 @@ def test_live_invoices_equal_offline_and_are_numbered_once(bootstrap: str,
         assert seqs == list(range(1, len(seqs) + 1)), "numbers must be gap-free"
     live = sorted(comparable(json.loads(r[2])) for r in rows)
     assert live == expected
+    # the close of April upgraded acme-grows; the change went back into the log as an
+    # account event the stream accepted (its live state follows), and rating ignored it
+    assert [(a, plan) for _, a, plan in changes] == [("acme-grows", "silver")]
+    assert sorted(fed_back) == sorted(changes)
     assert len(history) == len(rows)
     assert all(isinstance(t, Decimal) for _, _, t in history)
     # rebuild every projection from the same log into an empty ClickHouse (new consumer
