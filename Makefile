@@ -44,6 +44,7 @@ integration: deps
 
 bench: deps
 	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.billing
 
 schemas: $(STAMP)
 	$(BIN)/metering schemas export
