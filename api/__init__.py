@@ -1,1 +1,1 @@
-"""The HTTP API (FastAPI): can-send and scheduled sends today; see api/README.md."""
+"""The HTTP API (FastAPI): API keys, CloudEvents ingest, per-account reads; see api/README.md."""

@@ -1,99 +1,92 @@
-"""FastAPI application: ask before sending, and announce scheduled sends.
+"""FastAPI application: ingest CloudEvents, read an account's usage, limits, alerts,
+decisions and invoices, ask before sending. Every route but `/healthz` and the OpenAPI
+pages needs an API key (api/auth.py); routes are in api/ingest.py and api/accounts.py.
 
-- `GET /v1/accounts/{account}/can-send?product=email&count=N`: may the account send N
-  more now, and what would happen (allow / block / upgrade / flex, with the cost); the
-  answer reflects the records the stream has processed (`as_of_offset`).
-- `POST /v1/accounts/{account}/scheduled-sends` `{"product", "count"}`: records a
-  `send.scheduled` event (answered only after Kafka acknowledged it); under auto_upgrade a
-  send that would cross the limit upgrades the plan in the stream at once. With
-  `?wait=true` the answer is the can-send answer once the stream has processed it.
-- `GET /v1/accounts/{account}/limits`: plans, policies, blocks and cycle-to-date values.
+The API reads Kafka only (account states, alerts, decisions, invoices), never ClickHouse:
+in embedded mode chdb belongs to the sink process. One Kafka producer (acks=all,
+idempotent) is created at startup and shared; its blocking calls run in threads.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI must resolve the dependencies
+# in the routes' annotations (closures) when the routes are defined.
 
 import asyncio
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+import structlog
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel
 
+from api.accounts import accounts_router
+from api.auth import NO_KEYS, access
+from api.errors import ERROR_RESPONSES, install_handlers
+from api.feeds import Feeds
+from api.ingest import IngestLimits, ingest_router
+from api.keys import ApiKey, KeyStore
+from api.ports import EventProducer, StateView
 from infra.clock import Clock
-from producers import MeteringProducer
-from schemas.events import Product
-from stream_processors.account_view import AccountView
-from stream_processors.can_send import CanSendAnswer, can_send
 from stream_processors.limits import LimitsContext
 
-AccountId = Annotated[str, Path(min_length=1, max_length=256)]
+log = structlog.get_logger(__name__)
+DESCRIPTION = """Usage metering over HTTP.
+
+* **Ingest**: `POST /v1/events` with one CloudEvent (`application/cloudevents+json`) or a
+  batch (`application/cloudevents-batch+json`); validated like the stream validates.
+* **Read** an account: usage of the current cycle, limits, can-send, alerts, decisions,
+  invoices.
+
+Authenticate with an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`. A key
+may write (ingest for) and read a list of accounts, or `*`. Errors are
+`{"error": "...", "reason": "<machine code>"}`.
+"""
 
 
-class ScheduledSend(BaseModel):
-    product: Product
-    count: int = Field(ge=1, le=100_000_000)
-    id: str | None = Field(None, max_length=256, description="Idempotency key of the send.")
+class KeyInfo(BaseModel):
+    name: str
+    write: list[str]
+    read: list[str]
 
 
-class ScheduledSendAccepted(BaseModel):
-    event_id: str
-    partition: int
-    offset: int
-    answer: CanSendAnswer | None = None
+def create_api(view: StateView, producer_factory: Callable[[], EventProducer],
+               ctx: LimitsContext, clock: Clock, *, keys: KeyStore, feeds: Feeds,
+               view_wait_s: float = 10.0, limits: IngestLimits | None = None) -> FastAPI:
+    limits = limits or IngestLimits()
+    producer: list[EventProducer] = []
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        producer.append(await asyncio.to_thread(producer_factory))
+        if not len(keys):
+            log.warning("api.no_keys", hint=NO_KEYS)
+        log.info("api.started", keys=len(keys), key_names=keys.names)
+        try:
+            yield
+        finally:
+            for p in producer:
+                try:
+                    await asyncio.to_thread(p.close, 10.0)
+                except Exception as exc:  # undelivered events were answered 503 already
+                    log.warning("api.producer_close", error=repr(exc)[:300])
+            producer.clear()
 
-def create_api(view: AccountView, producer_factory: Callable[[], MeteringProducer],
-               ctx: LimitsContext, clock: Clock, view_wait_s: float = 10.0) -> FastAPI:
-    api = FastAPI(title="Usage metering API", version="1",
-                  description="Ask before sending; schedule sends. Answers reflect the "
-                              "events the stream has processed.")
-    producer: list[MeteringProducer] = []
+    api = FastAPI(title="Usage metering API", version="1", description=DESCRIPTION,
+                  lifespan=lifespan)
+    install_handlers(api)
+    acc = access(keys)
+    api.include_router(ingest_router(acc, producer, clock, limits))
+    api.include_router(accounts_router(acc, view, producer, ctx, clock, feeds, view_wait_s,
+                                       limits.send_timeout_s))
 
-    def get_producer() -> MeteringProducer:
-        if not producer:
-            producer.append(producer_factory())
-        return producer[0]
+    @api.get("/v1/whoami", response_model=KeyInfo, responses=ERROR_RESPONSES, tags=["keys"])
+    def whoami(key: Annotated[ApiKey, Depends(acc.key)]) -> KeyInfo:
+        """The presented key's name and rights."""
+        return KeyInfo(name=key.name, write=key.write, read=key.read)
 
-    @api.on_event("shutdown")
-    def _close() -> None:
-        for p in producer:
-            p.close()
-
-    @api.get("/v1/accounts/{account}/can-send", response_model=CanSendAnswer)
-    def can_send_now(account: AccountId, product: Product,
-                     count: Annotated[int, Query(ge=1, le=100_000_000)] = 1) -> CanSendAnswer:
-        state = view.get(account)
-        if state is None:
-            raise HTTPException(404, detail={"reason": "unknown_account"})
-        return can_send(state, account, product, count, ctx, clock.now())
-
-    @api.post("/v1/accounts/{account}/scheduled-sends", status_code=202,
-              response_model=ScheduledSendAccepted)
-    async def schedule(account: AccountId, body: ScheduledSend,
-                       wait: bool = False) -> ScheduledSendAccepted:
-        if view.get(account) is None:
-            raise HTTPException(404, detail={"reason": "unknown_account"})
-        p = get_producer()
-        event = p.build("send.scheduled", account, {"product": body.product,
-                                                    "count": body.count},
-                        id=body.id, time=clock.now())
-        stamp = int(event.time.timestamp() * 1000)  # the record time is the API's clock too
-        meta = await asyncio.to_thread(lambda: p.send(event, stamp).get(timeout=30))
-        accepted = ScheduledSendAccepted(event_id=event.id, partition=meta.partition,
-                                         offset=meta.offset)
-        if wait:
-            state = await asyncio.to_thread(view.wait_for, account, meta.offset, view_wait_s)
-            accepted.answer = can_send(state, account, body.product, 1, ctx, clock.now())
-        return accepted
-
-    @api.get("/v1/accounts/{account}/limits")
-    def limits(account: AccountId) -> dict[str, Any]:
-        state = view.get(account)
-        if state is None:
-            raise HTTPException(404, detail={"reason": "unknown_account"})
-        return {"account": account, "as_of_offset": state.last_offset,
-                "products": {k: v.model_dump(mode="json") for k, v in state.products.items()},
-                "levels": {k: str(v) for k, v in state.levels.items()},
-                "live": None if state.live is None else state.live.model_dump(mode="json")}
+    @api.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness (no key needed)."""
+        return {"status": "ok"}
 
     return api

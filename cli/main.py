@@ -14,14 +14,18 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from api.keys_cli import register as _register_api_keys
 from cli import logs
 from cli.billing import register as _register_billing
+from cli.ops import register as _register_ops
 from cli.rate import register as _register_rate
 from cli.sql import register as _register_sql
 
 if TYPE_CHECKING:
     import faust
 
+    from api.keys import KeyStore
+    from api.settings import ApiSettings
     from stream_processors.settings import KafkaSettings
 
 app = typer.Typer(help="Usage metering pipeline.", no_args_is_help=True,
@@ -30,7 +34,9 @@ schemas_app = typer.Typer(help="Event JSON Schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 _register_rate(app)
 _register_billing(app)
+_register_ops(app)
 _register_sql(app)
+_register_api_keys(app)
 out = Console()
 err = Console(stderr=True)
 
@@ -92,6 +98,7 @@ def run() -> None:
     roles = ["sink", "worker", "api"]
     if os.environ.get("METERING_WEBHOOK_MASTER_SECRET"):
         roles.append("webhooks")
+    _api_settings_and_keys(warn=False)  # a broken keys file fails here, before the stack
     raise typer.Exit(run_stack(_kafka(), roles))
 
 
@@ -113,13 +120,37 @@ def worker() -> None:
     _run_faust(faust_app)
 
 
+def _api_settings_and_keys(warn: bool = True) -> tuple[ApiSettings, KeyStore]:
+    """The API's settings and key store (METERING_API_KEYS_FILE, METERING_API_KEYS); with
+    no key at all the API refuses every request and says how to make one."""
+    from pydantic import ValidationError
+
+    from api.keys import KeyConfigError, load_keys
+    from api.settings import ApiSettings
+
+    try:
+        settings = ApiSettings()
+        keys = load_keys(settings.keys_file, settings.keys)
+    except (ValidationError, KeyConfigError) as exc:
+        _fail(f"API keys: {exc}", "fix METERING_API_KEYS_FILE / METERING_API_KEYS "
+                                  "(format in api/README.md)")
+        raise  # unreachable: _fail exits
+    if warn and not len(keys):
+        err.print("[yellow]warning:[/yellow] no API keys configured: the HTTP API refuses "
+                  "every request\n  -> `metering api-key new --name dev --read '*' --write "
+                  "'*' > keys.yaml` and METERING_API_KEYS_FILE=keys.yaml")
+    return settings, keys
+
+
 @app.command()
 def api() -> None:
-    """The HTTP API (can-send, scheduled sends); OpenAPI at /docs and /openapi.json."""
+    """The HTTP API (ingest, usage, limits, can-send, alerts, invoices); OpenAPI at /docs
+    and /openapi.json; API keys from METERING_API_KEYS_FILE (api/README.md)."""
     import uvicorn
 
     from api.app import create_api
-    from api.settings import ApiSettings
+    from api.feeds import Feeds
+    from api.ingest import IngestLimits
     from infra.clock import clock_from
     from pricing.pricebook_loader import load_pricebook
     from producers import MeteringProducer, ProducerSettings
@@ -129,16 +160,22 @@ def api() -> None:
     from stream_processors.settings import ProcessorSettings
 
     k = _kafka()
-    settings, processor = ApiSettings(), ProcessorSettings()
+    (settings, keys), processor = _api_settings_and_keys(), ProcessorSettings()
     _ensure_topics()
-    view = AccountView(_bootstrap(), Topics(k.topic_prefix).accounts).start()
+    topics = Topics(k.topic_prefix)
+    view = AccountView(_bootstrap(), topics.accounts).start()
+    feeds = Feeds(_bootstrap(), topics, settings.feed_keep).start()
     ctx = limits_context(load_pricebook(processor.rate_pricebook))
     web = create_api(view, lambda: MeteringProducer(
         _bootstrap(), ProducerSettings(topic_prefix=k.topic_prefix, source="urn:metering:api")),
-        ctx, clock_from(processor.clock), settings.view_wait_s)
+        ctx, clock_from(processor.clock), keys=keys, feeds=feeds,
+        view_wait_s=settings.view_wait_s,
+        limits=IngestLimits(settings.max_event_bytes, settings.max_batch_events,
+                            settings.max_batch_bytes, settings.send_timeout_s))
     try:
         uvicorn.run(web, host=settings.host, port=settings.port, log_level="warning")
     finally:
+        feeds.close()
         view.close()
 
 

@@ -3,6 +3,8 @@ auto-downgrade and its cancellation, can-send answers, and alerts exact across k
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import threading
 import time
@@ -216,12 +218,16 @@ def test_api_client_scheduled_send_and_signed_webhooks(bootstrap: str, tmp_path:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     master = "test-master-secret"
+    api_key = "test-api-key"  # the keys' settings reach the API process: a key with every right
+    keys = [{"name": "test", "sha256": hashlib.sha256(api_key.encode()).hexdigest(),
+             "write": ["*"], "read": ["*"]}]
     p = Pipeline(bootstrap, tmp_path, METERING_API_PORT=str(port),
+                 METERING_API_KEYS=json.dumps(keys),
                  METERING_WEBHOOK_MASTER_SECRET=master, METERING_WEBHOOK_BASE_BACKOFF_S="0.1",
                  METERING_WEBHOOK_APP_ID=f"hooks-{uuid.uuid4().hex[:8]}",
                  METERING_CLOCK="fixed:2026-03-08T00:00:00Z")
     s = Sender(bootstrap, p.prefix)
-    client = MeteringClient(f"http://127.0.0.1:{port}")
+    client = MeteringClient(f"http://127.0.0.1:{port}", api_key=api_key)
     try:
         p.start_sink()
         p.start_worker()
