@@ -5,6 +5,8 @@ gap-free numbers although the projector runs every second and the sink is killed
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -262,6 +264,12 @@ def test_rerating_unchanged_late_event_and_price_change(bootstrap: str,
     finally:
         s.close()
         p.stop()
+    # the command billing operations run (the pipeline stopped: embedded ClickHouse)
+    dry = subprocess.run([sys.executable, "-m", "cli.main", "rerate", "--dry-run",
+                          "--account", "acme-package"], cwd=ROOT, env=p.env,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert dry.returncode == 0, dry.stderr
+    assert f"{len(cycles)} invoices compared, 0 differ (dry run" in dry.stderr
 
 
 def test_sink_killed_mid_projector_run_issues_each_invoice_once(bootstrap: str,
