@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -41,7 +42,7 @@ def _find(number: str) -> dict[str, Any]:
     for doc in _issued().values():
         if number in (doc.get("number"), doc.get("invoice_id")):
             return doc
-    Console(stderr=True).print(f"[red]error:[/red] no invoice {number!r} "
+    Console(stderr=True).print(f"[red]error:[/red] no invoice {escape(repr(number))} "
                                "-> list them with `metering invoices`")
     raise typer.Exit(2)
 
@@ -71,14 +72,15 @@ def rerate(
         default = load_pricebook(processor.rate_pricebook)
         override = load_pricebook(pricebook) if pricebook else None
     except (PriceBookError, OSError) as exc:
-        err.print(f"[red]error:[/red] cannot load price book: {exc}")
+        err.print(f"[red]error:[/red] cannot load price book: {escape(str(exc))}")
         raise typer.Exit(2) from exc
     start = None
     if cycle_start:
         try:
             start = datetime.combine(date.fromisoformat(cycle_start), datetime.min.time(), UTC)
         except ValueError as exc:
-            err.print(f"[red]error:[/red] --cycle-start {cycle_start!r} is not YYYY-MM-DD")
+            err.print(f"[red]error:[/red] --cycle-start {escape(repr(cycle_start))} "
+                      "is not YYYY-MM-DD")
             raise typer.Exit(2) from exc
     books = reference_books(default)
     bootstrap, topics = _context()
@@ -101,7 +103,7 @@ def rerate(
         err.print(f"{doc['account']} {doc['cycle_start'][:10]}: revision {doc['revision']}, "
                   f"{doc['previous_total']} -> {doc['rerated_total']} ({doc['total']})")
         for line in doc["lines"]:
-            err.print(f"    {line['description']}: {line['amount']}")
+            err.print(f"    {escape(str(line['description']))}: {line['amount']}")
     err.print(f"{result.compared} invoices compared, {len(result.revisions)} differ"
               + (" (dry run: nothing issued)" if dry_run else ""))
     if dry_run or not result.revisions:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -42,7 +43,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, hint: str) -> None:
-    err.print(f"[red]error:[/red] {message}\n  -> {hint}")
+    err.print(f"[red]error:[/red] {escape(message)}\n  -> {escape(hint)}")
     raise typer.Exit(2)
 
 
@@ -298,7 +299,7 @@ def produce(
 def _loads(line: bytes) -> object:
     try:
         return json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
         return None
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from pricing.pricebook_loader import PriceBookError, load_pricebook
@@ -47,7 +48,8 @@ def rate(
     try:
         book = load_pricebook(pricebook)
     except (PriceBookError, FileNotFoundError, OSError) as exc:
-        err.print(f"[red]error:[/red] cannot load price book {pricebook!r}: {exc}")
+        err.print(f"[red]error:[/red] cannot load price book {escape(repr(pricebook))}: "
+                  f"{escape(str(exc))}")
         raise typer.Exit(2) from exc
     size = events.stat().st_size
     with Progress(TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(),
@@ -65,9 +67,9 @@ def rate(
               f"{summary.duplicates} duplicates, {sum(summary.rejected.values())} rejected; "
               f"{len(records)} records")
     for reason, count in sorted(summary.rejected.items()):
-        err.print(f"rejected {reason}: {count}")
+        err.print(f"rejected {escape(str(reason))}: {count}")
     for problem in problems:
-        err.print(f"[yellow]not rated:[/yellow] {problem}")
+        err.print(f"[yellow]not rated:[/yellow] {escape(problem)}")
 
 
 def _write(stream: TextIO, records: list[dict[str, object]]) -> None:

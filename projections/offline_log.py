@@ -53,7 +53,10 @@ def record_hints(raw: bytes, fallback: datetime) -> tuple[datetime, bytes | None
         return fallback, key
     if parsed.tzinfo is None:
         return fallback, key
-    return parsed.astimezone(UTC), key
+    try:
+        return parsed.astimezone(UTC), key
+    except OverflowError:  # before 0001-01-01 or after 9999-12-31 once in UTC
+        return fallback, key
 
 
 def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,

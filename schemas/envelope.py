@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 """Version of the event contract; part of every JSON Schema file name."""
+EARLIEST = datetime(1970, 2, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Event times are in [EARLIEST, LATEST): their cycles then fit ClickHouse `DateTime`
+(1970-01-01 .. 2106-02-07), which holds the cycle bounds of the usage log."""
 
 
 class CloudEvent(BaseModel):
@@ -21,7 +25,8 @@ class CloudEvent(BaseModel):
     source: str = Field(min_length=1, max_length=512)
     type: str = Field(min_length=1, max_length=128)
     subject: str = Field(min_length=1, max_length=128, description="The account id.")
-    time: datetime = Field(description="RFC 3339; UTC or with an offset; stored as UTC.")
+    time: datetime = Field(description="RFC 3339; UTC or with an offset; stored as UTC; "
+                                       "from 1970-02-01 (included) to 2100-01-01.")
     datacontenttype: str | None = None
     dataschema: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
@@ -31,7 +36,13 @@ class CloudEvent(BaseModel):
     def _aware_utc(cls, v: datetime) -> datetime:
         if v.tzinfo is None or v.utcoffset() is None:
             raise ValueError("time must carry a timezone (RFC 3339)")
-        return v.astimezone(UTC)
+        try:
+            v = v.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00: before the first UTC datetime
+            v = datetime.min.replace(tzinfo=UTC)
+        if not EARLIEST <= v < LATEST:
+            raise ValueError("time out of range (1970-02-01 .. 2100-01-01)")
+        return v
 
     @property
     def key(self) -> tuple[str, str]:

@@ -40,8 +40,12 @@ class EmailSent(_Data):
 class SmsSent(_Data):
     to_country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
     body: str | None = Field(None, max_length=20_000,
-                             description="Used to count segments; never stored.")
+                             description="Used to count segments; never stored nor forwarded "
+                                         "(only the segment count and `encoding` are).")
     segments: int | None = Field(None, ge=1, le=1_000)
+    encoding: Literal["gsm7", "ucs2"] | None = Field(
+        None, description="Alphabet of the text (informational): set by the pipeline when "
+                          "it counts the segments of `body`, which it then drops.")
     channel: Literal["sms", "mms"] = "sms"
     direction: Literal["outbound", "inbound"] = "outbound"
     status: Literal["delivered", "failed", "skipped"] = "delivered"

@@ -36,6 +36,7 @@ from pricing.sms_rates import sms_rate
 from pricing.storage import attachment_kb, storage_bytes
 from schemas import events as ev
 from schemas.records import MeterKind, MeterValue
+from stream_processors.privacy import sms_summary
 
 ONE = Decimal(1)
 
@@ -63,7 +64,7 @@ class Derived:
     meters: list[MeterValue]
     dim: str
     stored_data: dict[str, Any]
-    """Event data as stored: message bodies are replaced by their segment count."""
+    """Event data as stored: an SMS body is replaced by its segment count and encoding."""
 
 
 def _m(meter: str, kind: MeterKind, quantity: Decimal | int) -> MeterValue:
@@ -75,13 +76,16 @@ def derive(data: BaseModel, rules: DeriveRules) -> Derived:
     if isinstance(data, ev.EmailSent):
         return Derived([_m("email.sent", "sum", data.count)], "", stored)
     if isinstance(data, ev.SmsSent):
-        segs = data.segments if data.segments is not None else sms.segments(
-            data.body or "", data.channel)
+        # the text is only counted: segments and alphabet are stored, never the text
+        stored.pop("body", None)
+        if data.segments is None:
+            stored.update(sms_summary(data.body or "", data.channel))
+        elif data.encoding is None:
+            stored.pop("encoding", None)
+        segs: int = stored["segments"]
         billable = sms.is_billable(data.direction, data.status)
         # a message that costs nothing needs no rate (an unknown country is fine then)
         rate = rules.sms_rate(data.to_country, data.channel) if billable else 0
-        stored.pop("body", None)
-        stored["segments"] = segs
         return Derived([
             _m("sms.credits", "sum", sms.credits(rate, segs, data.direction, data.status)),
             _m("sms.segments", "sum", segs if billable else 0),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -97,7 +97,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     if dedup is not None and dedup.is_duplicate(event.subject, event.source, event.id,
                                                 meta.offset):
         return Outcome(duplicate=True)
-    if event.time > meta.timestamp + policy.max_future:
+    if _ahead(event.time, meta.timestamp, policy.max_future):
         return rejected(RejectReason.FUTURE_TIMESTAMP,
                         f"time {event.time.isoformat()} is ahead of receipt "
                         f"{meta.timestamp.isoformat()}")
@@ -128,6 +128,13 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
                        state_changed=True, state_account=event.subject,
                        alerts=tuple(live.alerts), decisions=tuple(live.decisions))
     return outcome
+
+
+def _ahead(t: datetime, received: datetime, tolerance: timedelta) -> bool:
+    try:
+        return t > received + tolerance
+    except OverflowError:  # a record time near year 9999: nothing is ahead of it
+        return False
 
 
 def _accept(raw: bytes, meta: RecordMeta, event: CloudEvent, data: BaseModel,

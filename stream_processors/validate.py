@@ -1,6 +1,8 @@
 """Decode one raw Kafka record into a CloudEvent and its typed data, or a rejection.
 
 Pure: the caller passes the record's metadata (topic, partition, offset, timestamp).
+Personal data is scrubbed (`privacy.py`) from the parsed event before it is read, and from
+every rejection's detail and copy of the input.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.envelope import CloudEvent
 from schemas.events import EVENT_DATA, QUANTITY_FIELDS, QUANTITY_LIMITS
 from schemas.records import RejectedEvent, RejectReason
+from stream_processors.privacy import redact, scrub_decoded, scrub_raw
 
 MAX_EVENT_BYTES = 1_000_000
 RAW_KEEP_CHARS = 4096
@@ -55,12 +58,14 @@ def reject(meta: RecordMeta, reason: RejectReason, detail: str, raw: bytes,
             value = event.get(key)
             if isinstance(value, str):
                 fields[name] = value
+    if "type" in fields:
+        fields["type"] = redact(fields["type"])
     fields = {name: _clean(value, 512) for name, value in fields.items()}
     return RejectedEvent(
-        reason=reason, detail=_clean(detail, 1000), topic=meta.topic, partition=meta.partition,
-        offset=meta.offset, received_at=meta.timestamp,
-        raw=raw[: RAW_KEEP_CHARS * 4].decode("utf-8", errors="replace")[:RAW_KEEP_CHARS],
-        raw_size=len(raw), **fields,
+        reason=reason, detail=_clean(redact(detail), 1000), topic=meta.topic,
+        partition=meta.partition, offset=meta.offset, received_at=meta.timestamp,
+        raw=_clean(scrub_raw(raw, RAW_KEEP_CHARS), RAW_KEEP_CHARS), raw_size=len(raw),
+        **fields,
     )
 
 
@@ -102,10 +107,11 @@ def decode(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
         try:
             doc = json.loads(text, parse_constant=_reject_constant)
             orjson.dumps(doc)  # what the standard parser alone lets through: lone surrogates
-        except (json.JSONDecodeError, RecursionError, TypeError) as exc:
-            return reject(meta, RejectReason.MALFORMED_JSON, str(exc), raw)
+        except (ValueError, RecursionError, TypeError) as exc:  # ValueError: also integers
+            return reject(meta, RejectReason.MALFORMED_JSON, str(exc), raw)  # > 4300 digits
     if not isinstance(doc, dict):
         return reject(meta, RejectReason.MALFORMED_JSON, "top level is not an object", raw)
+    doc = scrub_decoded(raw, doc)  # personal data out; an SMS body stays for derive
     subject = doc.get("subject")
     if subject is None or subject == "":
         return reject(meta, RejectReason.MISSING_ACCOUNT, "subject (account id) missing", raw,

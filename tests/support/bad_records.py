@@ -17,7 +17,7 @@ BAD_REASONS = [
 
 def bad_record(reason: str, account: str, t: datetime, c1_end: datetime, eid: str,
          rng: random.Random) -> Record:
-    key = account.encode()
+    key: bytes | None = account.encode()
     arrival = t + timedelta(seconds=5)
     doc = event_doc("email.sent", account, t, {"count": 2}, eid, source="urn:test:bad")
     value: bytes
