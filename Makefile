@@ -19,6 +19,9 @@ system-deps:
 	@command -v java >/dev/null && command -v mvn >/dev/null || { \
 	  echo "installing a JDK and Maven (Debian packages)"; \
 	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (Debian package; the dashboard's browser test)"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 $(KAFKA_LIBS)/.resolved: infra/pom.xml | system-deps
 	mvn -q -B -f infra/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)

@@ -21,10 +21,13 @@ from pydantic import BaseModel
 
 from api.accounts import accounts_router
 from api.auth import NO_KEYS, access
+from api.dashboard import dashboard_router
 from api.errors import ERROR_RESPONSES, install_handlers
 from api.feeds import Feeds
 from api.ingest import IngestLimits, ingest_router
+from api.invoice_documents import invoice_documents_router
 from api.keys import ApiKey, KeyStore
+from api.ops import CachedOps, OpsReader, kafka_ops, ops_router
 from api.ports import EventProducer, StateView
 from infra.clock import Clock
 from stream_processors.limits import LimitsContext
@@ -35,7 +38,8 @@ DESCRIPTION = """Usage metering over HTTP.
 * **Ingest**: `POST /v1/events` with one CloudEvent (`application/cloudevents+json`) or a
   batch (`application/cloudevents-batch+json`); validated like the stream validates.
 * **Read** an account: usage of the current cycle, limits, can-send, alerts, decisions,
-  invoices.
+  invoices (and each invoice as HTML or PDF).
+* **Dashboard** (browser): `/dashboard/accounts/{account}`, `/dashboard/ops`.
 
 Authenticate with an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`. A key
 may write (ingest for) and read a list of accounts, or `*`. Errors are
@@ -51,7 +55,10 @@ class KeyInfo(BaseModel):
 
 def create_api(view: StateView, producer_factory: Callable[[], EventProducer],
                ctx: LimitsContext, clock: Clock, *, keys: KeyStore, feeds: Feeds,
-               view_wait_s: float = 10.0, limits: IngestLimits | None = None) -> FastAPI:
+               view_wait_s: float = 10.0, limits: IngestLimits | None = None,
+               ops: OpsReader | None = None, ops_ttl_s: float = 5.0) -> FastAPI:
+    """`ops` reads lag and rejections for the operator view (default: from the broker the
+    feeds read)."""
     limits = limits or IngestLimits()
     producer: list[EventProducer] = []
 
@@ -78,6 +85,10 @@ def create_api(view: StateView, producer_factory: Callable[[], EventProducer],
     api.include_router(ingest_router(acc, producer, clock, limits))
     api.include_router(accounts_router(acc, view, producer, ctx, clock, feeds, view_wait_s,
                                        limits.send_timeout_s))
+    api.include_router(invoice_documents_router(acc, feeds))
+    api.include_router(ops_router(acc, CachedOps(
+        ops or kafka_ops(feeds.bootstrap, feeds.topics), clock, ops_ttl_s)))
+    api.include_router(dashboard_router())
 
     @api.get("/v1/whoami", response_model=KeyInfo, responses=ERROR_RESPONSES, tags=["keys"])
     def whoami(key: Annotated[ApiKey, Depends(acc.key)]) -> KeyInfo:

@@ -55,6 +55,14 @@ class Feeds:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="api-feeds", daemon=True)
 
+    @property
+    def bootstrap(self) -> str:
+        return self._bootstrap
+
+    @property
+    def topics(self) -> Topics:
+        return self._topics
+
     # ---- reading ---------------------------------------------------------------------
     def alerts(self, account: str, limit: int) -> list[Alert]:
         with self._lock:

@@ -129,27 +129,19 @@ def invoices(account: Annotated[str | None, typer.Option(help="Only this account
 def show(number: str, html: Annotated[bool, typer.Option(help="Print the HTML page.")] = False
          ) -> None:
     """One invoice as JSON (or its HTML document)."""
-    from projections.invoice_document import render_html
+    from projections.invoice_document import document_of, render_html
 
     doc = _find(number)
-    typer.echo(render_html(_document(doc)) if html else json.dumps(doc, indent=2))
+    typer.echo(render_html(document_of(doc)) if html else json.dumps(doc, indent=2))
 
 
 @invoice_app.command("pdf")
 def pdf(number: str, out: Annotated[Path, typer.Option("-o", "--out")]) -> None:
     """Write one invoice as a PDF document."""
-    from projections.invoice_document import render_pdf
+    from projections.invoice_document import document_of, render_pdf
 
-    out.write_bytes(render_pdf(_document(_find(number))))
+    out.write_bytes(render_pdf(document_of(_find(number))))
     Console(stderr=True).print(f"wrote {out}")
-
-
-def _document(doc: dict[str, Any]) -> dict[str, Any]:
-    """The invoice-document shape the renderers take."""
-    return {**doc, "period_start": doc["cycle_start"], "period_end": doc["cycle_end"],
-            "status": "revised" if doc.get("revision", 0) else "issued",
-            "difference": doc["lines"] if doc.get("revision", 0) else None,
-            "lines": doc.get("rerated_lines") or doc["lines"]}
 
 
 def register(app: typer.Typer) -> None:

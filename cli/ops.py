@@ -6,67 +6,22 @@ topics), so they work while the pipeline runs on the embedded ClickHouse.
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.kafka_status import committed, lag_rows, read_docs, rejected_by_reason
 from schemas.topics import Topics
+
+__all__ = ["alerts", "committed", "lag_rows", "register", "status"]
 
 
 def _context() -> tuple[str, Topics]:
     from cli.main import _bootstrap, _kafka
 
     return _bootstrap(), Topics(_kafka().topic_prefix)
-
-
-def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offset per partition of `topic` (none yet: absent)."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    except KafkaError:
-        return {}
-    finally:
-        admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items()
-            if tp.topic == topic and meta.offset >= 0}
-
-
-def lag_rows(bootstrap: str, groups: list[tuple[str, str]]) -> list[tuple[str, str, int,
-                                                                            int, int, int]]:
-    """(group, topic, partition, committed, end, lag) for each (group, topic)."""
-    from infra.topics import end_offsets
-
-    rows = []
-    for group, topic in groups:
-        done = committed(bootstrap, group, topic)
-        for partition, end in sorted(end_offsets(bootstrap, topic).items()):
-            at = done.get(partition, 0)
-            rows.append((group, topic, partition, at, end, max(0, end - at)))
-    return rows
-
-
-def _read(bootstrap: str, topic: str, last: int | None = None) -> list[dict[str, Any]]:
-    from infra.topics import read_to_end
-
-    docs: list[dict[str, Any]] = []
-
-    def one(record: Any) -> None:
-        try:
-            doc = orjson.loads(record.value)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(doc, dict):
-            docs.append(doc)
-    read_to_end(bootstrap, topic, one, last=last)
-    return docs
 
 
 def status() -> None:
@@ -89,7 +44,7 @@ def status() -> None:
         table.add_row(group, topic, str(partition), str(at), str(end),
                       f"[red]{lag}[/red]" if lag else "0")
     out.print(table)
-    invoices = [d for d in _read(bootstrap, topics.invoices, last=200)
+    invoices = [d for d in read_docs(bootstrap, topics.invoices, last=200)
                 if d.get("type") in ("invoice.issued", "invoice.revised")]
     if invoices:
         latest = max(invoices, key=lambda d: str(d.get("issued_at") or d["cycle_end"]))
@@ -97,9 +52,9 @@ def status() -> None:
                   f"issued {latest.get('issued_at') or latest['cycle_end']}")
     else:
         out.print("last close: no invoice issued yet")
-    reasons = Counter(str(d.get("reason")) for d in _read(bootstrap, topics.rejected))
+    reasons = rejected_by_reason(bootstrap, topics.rejected)
     table = Table("reason", "rejected", title="rejected events")
-    for reason, n in reasons.most_common():
+    for reason, n in reasons:
         table.add_row(reason, str(n))
     out.print(table if reasons else "rejected events: none")
 
@@ -109,7 +64,7 @@ def alerts(account: Annotated[str | None, typer.Option(help="Only this account."
            ) -> None:
     """Alerts raised by the live limits (approaching or reaching a limit, forecasts)."""
     bootstrap, topics = _context()
-    found = [d for d in _read(bootstrap, topics.alerts)
+    found = [d for d in read_docs(bootstrap, topics.alerts)
              if account is None or d.get("account") == account]
     found.sort(key=lambda d: str(d.get("crossed_at")))
     table = Table("crossed at", "account", "meter", "threshold", "value", "limit", "projected")
