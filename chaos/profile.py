@@ -1,0 +1,40 @@
+"""How big and how long: the full run (`make chaos`) and the short one (CI, a few minutes
+for every scenario together on 2 cores)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaos.generate import Size
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    size: Size
+    """Accounts x usage events per account of each scenario's workload."""
+    rate: float
+    """Records per second the generator sends (faults happen while it does)."""
+    worker_kills: int
+    broker_restarts: int
+    churn: int
+    """Times a second worker joins and leaves."""
+    churn_rate: float
+    """The send rate of the churn scenario (its joins and leaves take longer)."""
+    dedup_window: int
+    """The worker's in-memory dedup window in the retry storm (the tail is beyond it)."""
+    broker_down_s: tuple[float, float]
+    """How long the broker stays dead before it is started again (uniform range)."""
+    timeout_s: float
+    """Per wait for a recovery or the final drain."""
+
+
+FULL = Profile("full", Size(accounts=400, events_per_account=500), rate=2200.0,
+               worker_kills=5, broker_restarts=2, churn=10, churn_rate=1200.0,
+               dedup_window=20_000, broker_down_s=(3.0, 10.0), timeout_s=900.0)
+
+SHORT = Profile("short", Size(accounts=30, events_per_account=120), rate=260.0,
+                worker_kills=2, broker_restarts=2, churn=3, churn_rate=110.0,
+                dedup_window=500, broker_down_s=(1.0, 3.0), timeout_s=180.0)
+
+PROFILES = {p.name: p for p in (FULL, SHORT)}
