@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 KAFKA_LIBS := .cache/kafka-libs
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit integration bench schemas deps system-deps clean
+.PHONY: run test lint unit integration bench chaos demo schemas deps system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,12 @@ integration: deps
 bench: deps
 	$(BIN)/python -m bench.e2e
 	$(BIN)/python -m bench.billing
+
+chaos: deps
+	$(BIN)/python -m chaos --full
+
+demo: deps
+	$(BIN)/python -m demo
 
 schemas: $(STAMP)
 	$(BIN)/metering schemas export

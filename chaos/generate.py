@@ -129,13 +129,14 @@ def late_future(seed: int, size: Size, rate: float = 0.02) -> Truth:
         t.add(Record(account.encode(), value, received, ACCEPT if accepted else reason,
                      (SOURCE, eid)), label, good if accepted else None)
 
-    for case in range(3 * n + 8):
+    edges = max(2, n // 50)
+    for case in range(3 * n + 5 * edges):
         account = rng.choice(accounts)
         c1_start, c1_end = _first_cycle(t, account)
         close = c1_end + LATENESS
         at = c1_start + timedelta(seconds=rng.randrange(3600, int((c1_end - c1_start)
                                                                   .total_seconds())))
-        kind = case % 3 if case < 3 * n else case - 3 * n
+        kind = case % 3 if case < 3 * n else 3 + (case - 3 * n) % 5
         if kind == 0:  # late, inside the allowed lateness
             email(account, at, c1_end + timedelta(seconds=rng.randrange(0, 86_399)),
                   "late:inside", True)
@@ -145,16 +146,17 @@ def late_future(seed: int, size: Size, rate: float = 0.02) -> Truth:
         elif kind == 2:  # ahead of its receipt
             ahead = timedelta(seconds=rng.randrange(301, 30 * 86_400))
             email(account, at + ahead, at, "future", False, "future_timestamp")
-        elif kind in (3, 4):  # the last second inside the lateness; its first outside
+        elif kind == 3:  # the last second inside the lateness
             email(account, at, close - timedelta(seconds=1), "edge:late-last-second", True)
-            if kind == 4:
-                email(account, at, close, "edge:late-at-close", False, "too_late")
-        elif kind in (5, 6):  # exactly the allowed 5 minutes ahead; a second more
+        elif kind == 4:  # the close itself is outside
+            email(account, at, close, "edge:late-at-close", False, "too_late")
+        elif kind == 5:  # exactly the allowed 5 minutes ahead
             email(account, at + MAX_FUTURE, at, "edge:future-300s", True)
+        elif kind == 6:  # a second more
             email(account, at + MAX_FUTURE + timedelta(seconds=1), at, "edge:future-301s",
                   False, "future_timestamp")
-        else:
-            email(account, at, at, "event:on-time", True)
+        else:  # received as it happens
+            email(account, at, at, "edge:on-time", True)
     t.by_arrival()
     return t
 

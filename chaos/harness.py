@@ -134,19 +134,27 @@ class ChaosPipeline:
     # ---- faults ------------------------------------------------------------------------
 
     def fault(self, kind: str, submitted: int, inject: Callable[[], str]) -> Fault:
-        """Inject a fault (`inject` returns a detail) and wait for the recovery."""
+        """Inject a fault (`inject` returns a detail, once the fault has happened: a kill,
+        a restarted broker, a worker in the group or out of it) and wait for the recovery:
+        from the start of the fault until everything in the events topic when `inject`
+        returned is processed and written."""
         t = self.pipeline.topics
-        before: Offsets | None = None
-        while before is None:
-            before = self.probe.end_offsets([t.events])
         lag = self.probe.lag()
         at = self.elapsed()
         detail = inject()
         fault = Fault(kind, round(at, 2), submitted, lag, detail)
         self.faults.append(fault)
         log.info("chaos.fault", **asdict(fault))
+        deadline = time.monotonic() + self.recovery_timeout_s
+        after: Offsets | None = None
+        while after is None and time.monotonic() < deadline:
+            after = self.probe.end_offsets([t.events])
+            if after is None:
+                time.sleep(0.25)
         try:
-            fault.recovery_s = round(self._recover(before, at), 2)
+            if after is None:
+                raise TimeoutError("no end offsets")
+            fault.recovery_s = round(self._recover(after, at), 2)
         except TimeoutError:
             log.error("chaos.not_recovered", kind=kind, timeout=self.recovery_timeout_s)
         return fault
@@ -177,10 +185,18 @@ class ChaosPipeline:
         self.worker = self.pipeline.start_worker()
         return "mid-batch (output topic growing)" if writing else "random moment"
 
-    def add_worker(self) -> Proc:
+    def add_worker(self, timeout: float = 60.0) -> float:
+        """Start a second worker and wait until the processor group has it; seconds."""
+        t0 = time.monotonic()
         proc = self.pipeline.start_worker()
         self.extra.append(proc)
-        return proc
+        while time.monotonic() - t0 < timeout:
+            self.supervise()
+            members = self.probe.members() or {}
+            if members.get(self.pipeline.processor_id, 0) >= 2:
+                break
+            time.sleep(0.1)
+        return time.monotonic() - t0
 
     def remove_worker(self, proc: Proc, timeout: float = 120.0) -> None:
         """A graceful leave (SIGTERM): the worker finishes its batch and leaves the group."""

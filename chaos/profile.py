@@ -15,10 +15,16 @@ class Profile:
     """Accounts x usage events per account of each scenario's workload."""
     rate: float
     """Records per second the generator sends (faults happen while it does)."""
+    kill_rate: float
+    """The send rate of the worker-kill scenario (each kill costs the worker's session
+    timeout: the send lasts long enough for all of them to hit while it runs)."""
     worker_kills: int
     broker_restarts: int
     churn: int
     """Times a second worker joins and leaves."""
+    fast_rate: float
+    """The send rate of the scenarios whose faults are in the data (retry storm, poison,
+    late and future)."""
     churn_rate: float
     """The send rate of the churn scenario (its joins and leaves take longer)."""
     dedup_window: int
@@ -29,11 +35,13 @@ class Profile:
     """Per wait for a recovery or the final drain."""
 
 
-FULL = Profile("full", Size(accounts=400, events_per_account=500), rate=2200.0,
-               worker_kills=5, broker_restarts=2, churn=10, churn_rate=1200.0,
+FULL = Profile("full", Size(accounts=400, events_per_account=500),
+               rate=2200.0, kill_rate=1100.0, fast_rate=2200.0,
+               worker_kills=5, broker_restarts=2, churn=10, churn_rate=950.0,
                dedup_window=20_000, broker_down_s=(3.0, 10.0), timeout_s=900.0)
 
-SHORT = Profile("short", Size(accounts=30, events_per_account=120), rate=260.0,
+SHORT = Profile("short", Size(accounts=30, events_per_account=120),
+                rate=260.0, kill_rate=260.0, fast_rate=900.0,
                 worker_kills=2, broker_restarts=2, churn=3, churn_rate=110.0,
                 dedup_window=500, broker_down_s=(1.0, 3.0), timeout_s=180.0)
 

@@ -7,7 +7,8 @@ from projections.queries import Query
 
 
 def raw_copies(db: str) -> Query:
-    """Physical usage_log rows beyond one per event: copies the deduplication absorbs."""
+    """Physical usage_log rows beyond one per event: copies the deduplication absorbs
+    (those a background merge has not collapsed yet)."""
     return Query(f"SELECT count() - uniqExact(account, source, id) FROM {db}.usage_log")
 
 

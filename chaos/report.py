@@ -8,6 +8,7 @@ import platform
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import psutil
@@ -48,14 +49,16 @@ def _reasons(counts: dict[str, int]) -> str:
 
 def rows(results: Sequence[Result | Placeholder]) -> list[list[str]]:
     out = [["#", "scenario", "produced", "acked", "accepted", "rejected (by reason)",
-            "lost", "dup", "unexp", "oracle", "faults", "recovery s (max)", "result"]]
+            "lost", "dup", "unexp", "oracle", "faults", "recovery s max / median", "result"]]
     for r in results:
         if isinstance(r, Placeholder):
             out.append([str(r.number), r.scenario, "-", "-", "-", f"(in {r.where})", "-",
                         "-", "-", "-", "-", "-", "n/a"])
             continue
         c = r.check
-        recov = [f"{x:.1f}" if x is not None else "none" for x in r.recoveries]
+        done = sorted(x for x in r.recoveries if x is not None)
+        recov = (f"{max(done):.1f} / {median(done):.1f}" if done else "none") + (
+            "" if len(done) == len(r.recoveries) else " (not all)")
         out.append([
             str(r.number), r.scenario,
             f"{c.produced:,}" if c else "?", f"{c.acknowledged:,}" if c else "?",
@@ -66,7 +69,7 @@ def rows(results: Sequence[Result | Placeholder]) -> list[list[str]]:
             ("exact" if not c.oracle_mismatches else f"{c.oracle_mismatches} cells")
             if c else "?",
             f"{len(r.faults)}/{r.planned_faults}",
-            (f"{r.max_recovery_s:.1f} ({' '.join(recov)})" if r.faults else "-"),
+            recov if r.faults else "-",
             "PASS" if r.passed else "FAIL"])
     return out
 
@@ -92,11 +95,12 @@ def details(results: Sequence[Result | Placeholder]) -> str:
         out.append(f"{r.number}. {r.scenario} ({r.title}); seed {r.seed}, "
                    f"{r.duration_s}s, drain {r.drain_s}s, max partition stall "
                    f"{r.max_stall_s}s")
+        out.append(f"   cases: {_reasons(r.labels)}")
         if c is not None:
             out.append(f"   rejected: {_reasons(c.rejected)}")
             out.append(f"   attempts {c.attempts:,} (failed {c.failed_attempts:,}); "
                        f"unacknowledged present / absent {c.unacked_present} / "
-                       f"{c.unacked_absent}; copies absorbed by the usage log "
+                       f"{c.unacked_absent}; copies in the usage log not merged yet "
                        f"{c.raw_copies:,}; rejected copies of accepted events "
                        f"{_reasons(c.rejected_copies)}")
         for f in r.faults:

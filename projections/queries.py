@@ -51,6 +51,36 @@ def rejections(db: str) -> Query:
                  "ORDER BY src_partition, src_offset")
 
 
+def alerts(db: str) -> Query:
+    return Query(f"SELECT account, kind, threshold, value, limit_value, crossed_at "
+                 f"FROM {db}.alerts FINAL ORDER BY account, crossed_at, level")
+
+
+def decisions(db: str) -> Query:
+    return Query(f"SELECT account, kind, reason, plan, target_plan, cost, at "
+                 f"FROM {db}.decisions FINAL ORDER BY account, at, kind")
+
+
+def invoice_documents(db: str) -> Query:
+    """(number, doc JSON) of every recorded invoice."""
+    return Query(f"SELECT number, doc FROM {db}.invoices FINAL "
+                 "ORDER BY account, period_start, number")
+
+
+def plan_changes(db: str) -> Query:
+    return Query(f"SELECT account, from_plan, to_plan, effective, reason "
+                 f"FROM {db}.plan_changes FINAL ORDER BY account, effective")
+
+
+def rejected_events(db: str) -> Query:
+    """(reason, account, id) of every rejected record, in the order received."""
+    return Query(f"SELECT reason, account, id FROM {db}.rejected_events ORDER BY received_at")
+
+
+def accepted_count(db: str) -> Query:
+    return Query(f"SELECT count() FROM {db}.usage_log FINAL")
+
+
 def _filters(account: str | None, cycle_start: datetime | None) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}

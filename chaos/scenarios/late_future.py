@@ -9,6 +9,7 @@ from __future__ import annotations
 from chaos.flow import Context, Run, run_scenario
 from chaos.generate import late_future
 from chaos.result import Result
+from chaos.sender import SendPolicy
 
 TITLE = "late and future events, edges included"
 
@@ -19,4 +20,5 @@ def run(ctx: Context, result: Result) -> Result:
     def faults(r: Run) -> None:
         return None
 
-    return run_scenario(ctx, result, truth, faults)
+    return run_scenario(ctx, result, truth, faults,
+                        policy=SendPolicy(rate=ctx.profile.fast_rate))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from chaos.flow import Context, Run, run_scenario
 from chaos.generate import poison
 from chaos.result import Result
+from chaos.sender import SendPolicy
 
 TITLE = "poison: 1% bad records of every kind"
 STALL_LIMIT_S = 30.0
@@ -20,7 +21,8 @@ def run(ctx: Context, result: Result) -> Result:
     def faults(r: Run) -> None:
         return None
 
-    run_scenario(ctx, result, truth, faults)
+    run_scenario(ctx, result, truth, faults,
+                        policy=SendPolicy(rate=ctx.profile.fast_rate))
     if result.max_stall_s > STALL_LIMIT_S and result.error is None:
         result.error = (f"a partition stalled {result.max_stall_s}s "
                         f"(limit {STALL_LIMIT_S}s)")

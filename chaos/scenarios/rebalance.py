@@ -4,6 +4,7 @@ partitions between the two workers mid-stream."""
 
 from __future__ import annotations
 
+import time
 from functools import partial
 
 from chaos.flow import Context, Run, run_scenario
@@ -32,11 +33,11 @@ def run(ctx: Context, result: Result) -> Result:
 
 
 def _join(r: Run) -> str:
-    r.pipeline.add_worker()
-    return "started"
+    return f"in the group {r.pipeline.add_worker():.1f}s after its start"
 
 
 def _leave(r: Run) -> str:
+    t0 = time.monotonic()
     for proc in list(r.pipeline.extra):
         r.pipeline.remove_worker(proc)
-    return "SIGTERM, left"
+    return f"SIGTERM, exited in {time.monotonic() - t0:.1f}s"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from chaos.flow import Context, Run, run_scenario
 from chaos.generate import retry_storm
 from chaos.result import Result
+from chaos.sender import SendPolicy
 
 TITLE = "retry storm: 10% re-sent with the same id, a tail after a restart"
 
@@ -24,4 +25,5 @@ def run(ctx: Context, result: Result) -> Result:
                          lambda: r.pipeline.kill_worker(mid_batch=False))
 
     return run_scenario(ctx, result, truth, faults,
+                        policy=SendPolicy(rate=ctx.profile.fast_rate),
                         env={"METERING_DEDUP_WINDOW": str(ctx.profile.dedup_window)})

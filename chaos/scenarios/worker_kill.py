@@ -8,6 +8,7 @@ from functools import partial
 from chaos.flow import Context, Run, run_scenario
 from chaos.generate import base
 from chaos.result import Result
+from chaos.sender import SendPolicy
 
 TITLE = "worker kill -9 at random moments (half of them mid-batch write)"
 
@@ -22,4 +23,5 @@ def run(ctx: Context, result: Result) -> Result:
             r.pipeline.fault("worker kill -9", r.sender.submitted,
                              partial(r.pipeline.kill_worker, mid_batch=n % 2 == 0))
 
-    return run_scenario(ctx, result, truth, faults)
+    return run_scenario(ctx, result, truth, faults,
+                        policy=SendPolicy(rate=ctx.profile.kill_rate))
