@@ -19,3 +19,8 @@ def rejected_copies(db: str) -> Query:
         f"SELECT reason, count() FROM {db}.rejected_events FINAL WHERE id != '' AND "
         f"(account, source, id) IN (SELECT account, source, id FROM {db}.usage_log FINAL) "
         "GROUP BY reason ORDER BY reason")
+
+
+def invoice_rows(db: str) -> Query:
+    """(invoice_id, number, doc) of every stored invoice row: no FINAL, a copy counts."""
+    return Query(f"SELECT invoice_id, number, doc FROM {db}.invoices")

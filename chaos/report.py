@@ -59,6 +59,16 @@ def rows(results: Sequence[Result | Placeholder]) -> list[list[str]]:
         done = sorted(x for x in r.recoveries if x is not None)
         recov = (f"{max(done):.1f} / {median(done):.1f}" if done else "none") + (
             "" if len(done) == len(r.recoveries) else " (not all)")
+        i = r.invoices
+        if i is not None:
+            out.append([
+                str(r.number), r.scenario, f"{i.expected:,} invoices", "-",
+                f"{i.recorded:,} invoices", "-", str(i.lost), str(i.duplicated),
+                str(i.unexpected),
+                "gap-free" if not i.number_faults else f"{i.number_faults} number faults",
+                f"{len(r.faults)}/{r.planned_faults}", recov if r.faults else "-",
+                "PASS" if r.passed else "FAIL"])
+            continue
         out.append([
             str(r.number), r.scenario,
             f"{c.produced:,}" if c else "?", f"{c.acknowledged:,}" if c else "?",
@@ -96,6 +106,12 @@ def details(results: Sequence[Result | Placeholder]) -> str:
                    f"{r.duration_s}s, drain {r.drain_s}s, max partition stall "
                    f"{r.max_stall_s}s")
         out.append(f"   cases: {_reasons(r.labels)}")
+        if r.invoices is not None:
+            i = r.invoices
+            out.append(f"   invoices: expected {i.expected:,}, rows {i.recorded_rows:,}, "
+                       f"distinct {i.recorded:,}; lost {i.lost}, duplicated {i.duplicated}, "
+                       f"unexpected {i.unexpected}; numbers missing or repeated "
+                       f"{i.number_faults}; a further projector run proposes {i.second_run}")
         if c is not None:
             out.append(f"   rejected: {_reasons(c.rejected)}")
             out.append(f"   attempts {c.attempts:,} (failed {c.failed_attempts:,}); "

@@ -8,6 +8,7 @@ from typing import Any
 
 from chaos.check import Check
 from chaos.harness import Exit, Fault
+from chaos.invoice_check import InvoiceCheck
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Result:
     profile: str
     seed: int
     check: Check | None = None
+    invoices: InvoiceCheck | None = None
+    """Scenario 7's checker (invoices, not events)."""
     faults: list[Fault] = field(default_factory=list)
     planned_faults: int = 0
     exits: list[Exit] = field(default_factory=list)
@@ -42,8 +45,9 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return (self.error is None and self.check is not None and self.check.exact
-                and len(self.faults) == self.planned_faults
+        checked = (self.check is not None and self.check.exact) or \
+            (self.invoices is not None and self.invoices.exact)
+        return (self.error is None and checked and len(self.faults) == self.planned_faults
                 and all(r is not None for r in self.recoveries))
 
     def failures(self) -> list[str]:
@@ -54,6 +58,13 @@ class Result:
             out += [f"{n} {what}" for what, n in (
                 ("lost", c.lost), ("duplicated", c.duplicated), ("unexpected", c.unexpected),
                 ("counter/peak cells differ from the oracle", c.oracle_mismatches)) if n]
+        i = self.invoices
+        if i is not None:
+            out += [f"{n} {what}" for what, n in (
+                ("invoices lost", i.lost), ("invoices duplicated", i.duplicated),
+                ("invoices unexpected", i.unexpected),
+                ("invoice numbers missing or repeated", i.number_faults),
+                ("proposals left for a further projector run", i.second_run)) if n]
         if len(self.faults) != self.planned_faults:
             out.append(f"{len(self.faults)} of {self.planned_faults} faults injected")
         out += [f"no recovery after {f.kind} at {f.at_s}s" for f in self.faults
@@ -62,6 +73,8 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        if self.invoices is not None:
+            out["invoices"]["exact"] = self.invoices.exact
         check = out.pop("check")
         if self.check is not None:
             check.update(lost=self.check.lost, unexpected=self.check.unexpected,

@@ -3,13 +3,13 @@ facts out."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from demo.story import LATE_ACCOUNT
+from projections.expected_invoices import comparable
 
 Row = tuple[Any, ...]
 
@@ -40,13 +40,6 @@ class Fact:
     claim: str
     seen: str
     holds: bool
-
-
-def comparable(doc: dict[str, Any]) -> tuple[Any, ...]:
-    """An invoice without its identity and issue time: what live and offline must share."""
-    lines = tuple(sorted(json.dumps(ln, sort_keys=True) for ln in doc["lines"]))
-    return (doc["account"], doc["kind"], doc["cycle_start"], doc["cycle_end"],
-            doc["total"], lines)
 
 
 def _cycle(docs: Iterable[dict[str, Any]], start: str, revision: int = 0

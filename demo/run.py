@@ -12,22 +12,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from cli.processes import ROOT, Pipeline
-from demo.outcome import Outcome, comparable
+from demo.outcome import Outcome
 from demo.story import CLOCK, NOW, Chapter, Event, by_book, late_event
 from infra.kafka_broker import KafkaBroker
-from pricing.pricebook_loader import load_pricebook
 from producers import MeteringProducer, ProducerSettings
 from projections import queries
-from projections.invoicing import candidates
-from projections.offline_log import read_log
-from projections.offline_rating import rate_log
+from projections.expected_invoices import comparable
+from projections.expected_invoices import offline_invoices as expected
 from projections.rerating import issued_invoices
 
 log = structlog.get_logger(__name__)
@@ -50,13 +48,7 @@ def broker(workdir: Path) -> Iterator[str]:
 
 def offline_invoices(story: list[Chapter]) -> list[tuple[Any, ...]]:
     """What `metering rate` bills for the same log, closed at the demo's clock."""
-    out = []
-    for name, docs in by_book(story).items():
-        book = load_pricebook(name)
-        aggregator, _ = read_log([json.dumps(d).encode() for d in docs], book, fallback=NOW)
-        records, _ = rate_log(book, aggregator, NOW - timedelta(hours=book.lateness_hours))
-        out += [comparable(c) for c in candidates(records) if "invoice_id" in c]
-    return sorted(out)
+    return sorted(comparable(d) for d in expected(by_book(story), NOW))
 
 
 def _stamp(doc: Event) -> int:

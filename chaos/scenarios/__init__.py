@@ -1,5 +1,4 @@
-"""The scenarios, in report order. Number 7 (projector double run and kill mid-close) is
-written with the projections tests; it keeps its place in the list and the report."""
+"""The scenarios, in report order."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from chaos.scenarios import (
     broker_restart,
     late_future,
     poison,
+    projector,
     rebalance,
     retry_storm,
     worker_kill,
@@ -41,8 +41,7 @@ SCENARIOS = [
     Scenario(4, "retry_storm", retry_storm.TITLE, retry_storm.run),
     Scenario(5, "poison", poison.TITLE, poison.run),
     Scenario(6, "late_future", late_future.TITLE, late_future.run),
-    Scenario(7, "projector", "projector double run and kill mid-close",
-             elsewhere="projections/ tests (another change)"),
+    Scenario(7, "projector", projector.TITLE, projector.run),
 ]
 
 BY_NAME = {s.name: s for s in SCENARIOS}

@@ -94,3 +94,21 @@ def test_late_and_future(chaos_broker: Broker, tmp_path: Path) -> None:
                                                        + labels["edge:future-301s"])
     assert min(labels[f"edge:{e}"] for e in ("late-last-second", "late-at-close", "future-300s",
                                               "future-301s", "on-time")) >= 2
+
+
+def test_projector_double_run_and_sink_kill_mid_close(chaos_broker: Broker,
+                                                       tmp_path: Path) -> None:
+    r = BY_NAME["projector"].execute(Context(SHORT, SEED, tmp_path, chaos_broker))
+    assert isinstance(r, Result) and r.error is None, r
+    i = r.invoices
+    assert i is not None
+    # per account a first fee and 8 closed cycles (a growing account's April invoice
+    # carries its upgrade to silver)
+    assert i.expected == SHORT.projector_kills * SHORT.projector_accounts * 9
+    assert (i.recorded_rows, i.recorded) == (i.expected, i.expected)
+    assert (i.lost, i.duplicated, i.unexpected, i.number_faults, i.second_run) == \
+        (0, 0, 0, 0, 0)
+    assert len(r.faults) == SHORT.projector_kills
+    assert all(f.recovery_s is not None for f in r.faults)
+    assert any(f.lag for f in r.faults), "no kill hit before the ledger had issued all"
+    assert r.passed

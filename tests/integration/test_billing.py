@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from pricing.pricebook_loader import load_pricebook
-from projections.invoicing import candidates
-from projections.offline_log import read_log
-from projections.offline_rating import MemorySource, rate_log
+from projections.expected_invoices import comparable, offline_invoices
+from projections.offline_rating import MemorySource
 from projections.projector import project
 from projections.rerating import (
     RerateResult,
@@ -73,23 +72,10 @@ def growth() -> list[dict[str, Any]]:
         for n in range(2_501)]
 
 
-def comparable(doc: dict[str, Any]) -> tuple[Any, ...]:
-    lines = tuple(sorted(json.dumps(ln, sort_keys=True) for ln in doc["lines"]))
-    return (doc["account"], doc["kind"], doc["cycle_start"], doc["cycle_end"],
-            doc["total"], lines)
-
-
 def offline(logs: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
-    out = []
-    for book_name, docs in logs.items():
-        book = load_pricebook(book_name)
-        aggregator, _ = read_log([json.dumps(d).encode() for d in docs], book, fallback=NOW)
-        # the projector closes a cycle once its end plus the book's lateness has passed
-        records, problems = rate_log(book, aggregator,
-                                     NOW - timedelta(hours=book.lateness_hours))
-        assert problems == []
-        out += [comparable(c) for c in candidates(records) if "invoice_id" in c]
-    return sorted(out)
+    """`metering rate`'s invoices for the same logs (a cycle closes once its end plus the
+    book's lateness has passed)."""
+    return sorted(comparable(d) for d in offline_invoices(logs, NOW))
 
 
 def test_live_invoices_equal_offline_and_are_numbered_once(bootstrap: str,
