@@ -304,13 +304,24 @@ def _loads(line: bytes) -> object:
 
 
 @app.command()
-def usage(account: str) -> None:
-    """An account's current cycle: each meter, its value, its peak (needs the ClickHouse
-    path free in embedded mode: stop `metering run` first, or use a server DSN)."""
+def usage(account: str, clickhouse: Annotated[bool, typer.Option(
+        "--clickhouse", help="Read ClickHouse's cycle views instead (opening, peak, end "
+                             "of every meter; embedded: stop `metering run` first)")] = False
+          ) -> None:
+    """An account's current cycle: each limited meter against its plan's allotment (used,
+    %, remaining), then every meter, from the live state the stream keeps in Kafka (works
+    while the pipeline runs)."""
+    from cli.ops import live_usage
     from projections.client import open_client
     from projections.queries import current_usage
     from projections.settings import ClickHouseSettings
 
+    if not clickhouse:
+        if not live_usage(account):
+            _fail(f"no live state for account {account!r}",
+                  "check the account id, or produce its events (live state needs "
+                  "METERING_LIMITS on); --clickhouse reads the stored counters")
+        return
     s = ClickHouseSettings()
     result = current_usage(open_client(s), s.database, account)
     if result is None:

@@ -1,21 +1,24 @@
-"""`metering status` and `metering alerts`: what an operator on call looks at first.
+"""`metering status`, `metering alerts` and `metering usage`: what an operator on call
+looks at first.
 
-Both read Kafka only (committed offsets, end offsets, the rejected, alerts and invoices
+They read Kafka only (committed offsets, end offsets, the rejected, alerts and invoices
 topics), so they work while the pipeline runs on the embedded ClickHouse.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from api.kafka_status import committed, lag_rows, read_docs, rejected_by_reason
 from schemas.topics import Topics
 
-__all__ = ["alerts", "committed", "lag_rows", "register", "status"]
+__all__ = ["alerts", "committed", "lag_rows", "live_usage", "register", "status"]
 
 
 def _context() -> tuple[str, Topics]:
@@ -73,6 +76,61 @@ def alerts(account: Annotated[str | None, typer.Option(help="Only this account."
                       str(d.get("threshold")), str(d.get("value")), str(d.get("limit")),
                       str(d.get("projected")))
     Console().print(table if found else "no alerts" + (f" for {account}" if account else ""))
+
+
+def _num(value: object) -> str:
+    return f"{value.normalize():,f}" if isinstance(value, Decimal) else "—"
+
+
+def live_usage(account: str) -> bool:
+    """The account's current cycle from the live state the stream keeps (the accounts
+    topic): each limited meter against its allotment, then every sum and gauge peak.
+    False when the accounts topic has no state for it."""
+    import orjson
+
+    from api.usage import current_usage
+    from infra.clock import clock_from
+    from infra.topics import read_to_end
+    from pricing.pricebook_loader import load_pricebook
+    from stream_processors.accounts import AccountState
+    from stream_processors.app import limits_context
+    from stream_processors.settings import ProcessorSettings
+
+    bootstrap, topics = _context()
+    key = account.encode()
+    latest: list[bytes | None] = [None]
+
+    def one(record: Any) -> None:
+        if record.key == key:
+            latest[0] = record.value
+
+    read_to_end(bootstrap, topics.accounts, one)
+    if latest[0] is None:
+        return False
+    settings = ProcessorSettings()
+    state = AccountState.model_validate(orjson.loads(latest[0]))
+    got = current_usage(state, account, limits_context(load_pricebook(settings.rate_pricebook)),
+                        clock_from(settings.clock).now())
+    out = Console()
+    out.print(f"{escape(account)}: cycle {got.cycle_start:%Y-%m-%d} .. "
+              f"{got.cycle_end:%Y-%m-%d} (live state at offset {got.as_of_offset})")
+    for p in got.products:
+        table = Table("meter", "used", "allotment", "used %", "remaining",
+                      title=f"{p.product}: plan {p.plan} ({p.pricebook}), policy "
+                            f"{p.limit_policy}" + (f", BLOCKED: {p.blocked}" if p.blocked
+                                                   else "")
+                            + (f", flexed to {p.flexed_to}" if p.flexed_to else ""))
+        for m in p.meters:
+            table.add_row(m.meter, _num(m.value), _num(m.limit),
+                          "—" if m.used_percent is None else f"{m.used_percent}%",
+                          _num(m.remaining))
+        out.print(table)
+    table = Table("meter", "cycle to date / peak", "level now", title="all meters")
+    for meter in sorted({*got.sums, *got.peaks, *got.levels}):
+        table.add_row(meter, _num(got.sums.get(meter, got.peaks.get(meter))),
+                      _num(got.levels.get(meter)))
+    out.print(table)
+    return True
 
 
 def register(app: typer.Typer) -> None:

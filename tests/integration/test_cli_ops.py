@@ -1,4 +1,4 @@
-"""`metering status` and `metering alerts` on a running stack (real broker, worker, sink)."""
+"""`metering status`, `alerts` and `usage` on a running stack (real broker, worker, sink)."""
 
 from __future__ import annotations
 
@@ -46,11 +46,20 @@ def test_status_and_alerts(bootstrap: str, tmp_path: Path) -> None:
                 break
             time.sleep(1)
         status = metering(p, "status")
+        usage = metering(p, "usage", "ops-1")  # while the pipeline runs
+        unknown = metering(p, "usage", "no-such-account")
     finally:
         s.close()
         p.stop()
     assert shown.returncode == 0 and "80%" in shown.stdout and "56000" in shown.stdout
     assert status.returncode == 0, status.stderr
+    assert usage.returncode == 0, usage.stderr
+    row = next(ln for ln in usage.stdout.splitlines() if "email.sent" in ln)
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells == ["email.sent", "56,000", "70,000", "80.0%", "14,000"]
+    assert "plan email-7k (marketing_tiers)" in usage.stdout
+    assert unknown.returncode != 0
+    assert "no live state for account 'no-such-account'" in unknown.stderr
     lines = status.stdout.splitlines()
     events_rows = [ln for ln in lines if p.topics.events in ln]
     assert len(events_rows) == p.partitions
