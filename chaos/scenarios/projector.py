@@ -1,7 +1,8 @@
 """7. The close of cycle under faults: package-plan accounts whose cycles have all closed
 (the clock is fixed after them) arrive in waves; the projector runs every second (so
 every cycle is proposed again and again: the double run) and the sink, which owns the
-projector and the ledger, is killed -9 the moment each wave's proposals are in flight.
+projector and the ledger, is killed -9 once each wave's proposals are in flight: at once,
+then 0.25, 0.5, 0.75 s later (the ledger part-way through).
 The checker compares every recorded invoice with `metering rate`'s for the same log, the
 numbering, and a last projector run on the final state, which must propose nothing."""
 
@@ -85,7 +86,7 @@ def run(ctx: Context, result: Result) -> Result:
         p.start_worker()
         p.start_sink()
         sent = due = 0
-        for wave, invoices in zip(waves, per_wave, strict=True):
+        for wave_no, (wave, invoices) in enumerate(zip(waves, per_wave, strict=True)):
             due += invoices
             seen = _proposals(p)
             for d in (d for acct in wave for d in acct):
@@ -98,6 +99,7 @@ def run(ctx: Context, result: Result) -> Result:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the projector never proposed")
                 time.sleep(0.01)
+            time.sleep(0.25 * (wave_no % 4))  # the first at once, later ones further in
             assert p.sink is not None
             p.kill_worker(p.sink)
             killed = time.monotonic()
