@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     story = chapters()
     crowd = [] if args.short else background(args.accounts)
     everything = story + crowd
-    events = [d for c in everything for d in c.events]
+    events = sorted((d for c in everything for d in c.events), key=lambda d: d["time"])
     workdir = fresh_workdir(args.workdir.resolve())
     out.rule("[bold]metering demo")
     out.print(f"{len(story)} story accounts and {len(crowd)} background accounts on the four "
@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     with broker(workdir) as bootstrap:
         demo = Demo(bootstrap, workdir)
         try:
-            demo.start()
+            demo.start_worker()
             with Progress(console=out, transient=True) as progress:
                 task = progress.add_task("producing the story to Kafka", total=len(events))
                 demo.produce(events, lambda: progress.advance(task))
+            demo.start_sink()
             out.print(f"1. produced {len(events):,} events to {demo.p.topics.events}; "
                       "waiting for the worker, the sink and the close of every cycle")
             demo.p.wait_caught_up(timeout=300)

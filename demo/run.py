@@ -62,9 +62,15 @@ class Demo:
         self.producer = MeteringProducer(bootstrap, ProducerSettings(
             topic_prefix=self.p.prefix, source="demo", linger_ms=5))
 
-    def start(self) -> None:
-        self.p.start_sink()
+    def start_worker(self) -> None:
         self.p.start_worker()
+
+    def start_sink(self) -> None:
+        """After the story is in Kafka: its records carry their event times (a log
+        replayed as it happened), and the projector's watermark holds only for a backlog
+        it can see (ClickHouse behind the end offsets); a sink running while an old log is
+        still being produced could close a cycle before the log's last events came in."""
+        self.p.start_sink()
 
     def produce(self, docs: list[Event], advance: Callable[[], None],
                 received: datetime | None = None) -> None:

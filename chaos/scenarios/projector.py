@@ -84,16 +84,19 @@ def run(ctx: Context, result: Result) -> Result:
     t0 = time.monotonic()
     try:
         p.start_worker()
-        p.start_sink()
         sent = due = 0
         for wave_no, (wave, invoices) in enumerate(zip(waves, per_wave, strict=True)):
             due += invoices
             seen = _proposals(p)
-            for d in (d for acct in wave for d in acct):
+            # a wave is in Kafka, in time order, before the sink (and its projector) runs:
+            # its records carry their event times (a replay), so the projector's watermark
+            # holds only if record times grow per partition and the backlog is visible
+            for d in sorted((d for acct in wave for d in acct), key=lambda d: d["time"]):
                 at = datetime.fromisoformat(d["time"].replace("Z", "+00:00"))
                 producer.send(d, timestamp_ms=int(at.timestamp() * 1000))
                 sent += 1
             producer.flush()
+            p.start_sink()
             deadline = time.monotonic() + prof.timeout_s
             while _proposals(p) <= seen:  # this wave's candidates are on their way
                 if time.monotonic() > deadline:
@@ -116,6 +119,9 @@ def run(ctx: Context, result: Result) -> Result:
             else:
                 fault.recovery_s = round(time.monotonic() - killed, 2)
             result.faults.append(fault)
+            p.wait_caught_up(timeout=prof.timeout_s)
+            p.stop_sink()  # SIGTERM: the next wave goes into Kafka first
+        p.start_sink()
         drained = time.monotonic()
         deadline = drained + prof.timeout_s
         while len(issued_invoices(p.bootstrap, p.topics.invoices)) < len(expected):
