@@ -2,7 +2,7 @@
 (the clock is fixed after them) arrive in waves; the projector runs every second (so
 every cycle is proposed again and again: the double run) and the sink, which owns the
 projector and the ledger, is killed -9 once each wave's proposals are in flight: at once,
-then 0.25, 0.5, 0.75 s later (the ledger part-way through).
+then 0.75, 1.5, 2.25 s later (the ledger part-way through).
 The checker compares every recorded invoice with `metering rate`'s for the same log, the
 numbering, and a last projector run on the final state, which must propose nothing."""
 
@@ -102,7 +102,7 @@ def run(ctx: Context, result: Result) -> Result:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the projector never proposed")
                 time.sleep(0.01)
-            time.sleep(0.25 * (wave_no % 4))  # the first at once, later ones further in
+            time.sleep(0.75 * (wave_no % 4))  # the first at once, later ones further in
             assert p.sink is not None
             p.kill_worker(p.sink)
             killed = time.monotonic()
