@@ -46,8 +46,7 @@ integration: deps
 	$(BIN)/pytest tests/integration -q
 
 bench: deps
-	$(BIN)/python -m bench.e2e
-	$(BIN)/python -m bench.billing
+	$(BIN)/python -m bench
 
 chaos: deps
 	$(BIN)/python -m chaos --full

@@ -15,13 +15,14 @@ returns); event -> alert = the probe's alert read from the alerts topic - its se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import tempfile
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,10 @@ LATENCY_EVENTS = int(os.environ.get("BENCH_LATENCY_EVENTS", "100000"))
 LIMITS_EVENTS = int(os.environ.get("BENCH_LIMITS_EVENTS", "300000"))
 ALERT_PROBES = int(os.environ.get("BENCH_ALERT_PROBES", "1000"))
 RESULTS = ROOT / "bench" / "results"
+DEDUP_WINDOW = int(os.environ.get("METERING_DEDUP_WINDOW", "500000"))
+"""The worker's early-dedup window (its default): its ids fill memory first."""
+FLAT_MB_PER_100K = 2.0
+"""Worker RSS growth below this, per 100,000 events, counts as flat."""
 JOIN_S = 8.0
 """Time for the worker and the sink to join their groups before the clock starts."""
 
@@ -48,10 +53,17 @@ _events = usage_events  # bench.profile_hot_path imports it from here
 
 
 class MemorySampler(threading.Thread):
-    def __init__(self, procs: dict[str, Any]) -> None:
+    """RSS and CPU seconds of each process every second; with `progress`, also the events
+    the worker has processed (its committed offsets) at each sample."""
+
+    def __init__(self, procs: dict[str, Any],
+                 progress: Callable[[], int] | None = None) -> None:
         super().__init__(daemon=True)
         self.procs = procs
+        self.progress = progress
         self.samples: dict[str, list[tuple[float, int]]] = {k: [] for k in procs}
+        self.events: list[tuple[float, int]] = []
+        """(seconds, events processed) at each sample."""
         self.stop = threading.Event()
         self.cpu: dict[str, float] = {}
 
@@ -60,29 +72,81 @@ class MemorySampler(threading.Thread):
         while not self.stop.wait(1.0):
             for name, popen in self.procs.items():
                 try:
-                    rss = psutil.Process(popen.pid).memory_info().rss
+                    proc = psutil.Process(popen.pid)
+                    rss = proc.memory_info().rss
+                    c = proc.cpu_times()
                 except psutil.Error:
                     continue
                 self.samples[name].append((time.monotonic() - t0, rss))
-                try:
-                    c = psutil.Process(popen.pid).cpu_times()
-                    self.cpu[name] = c.user + c.system
-                except psutil.Error:
-                    pass
+                self.cpu[name] = c.user + c.system
+            if self.progress is not None:
+                with contextlib.suppress(Exception):  # a missed progress sample is harmless
+                    self.events.append((time.monotonic() - t0, self.progress()))
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        out = {}
+    def summary(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
         for name, rows in self.samples.items():
             if not rows:
                 continue
             mb = [r / 1e6 for _, r in rows]
             third = max(1, len(mb) // 3)
-            out[name] = {"start_mb": round(mb[0], 1), "peak_mb": round(max(mb), 1),
-                         "end_mb": round(mb[-1], 1),
+            out[name] = {"samples": len(mb), "start_mb": round(mb[0], 1),
+                         "peak_mb": round(max(mb), 1), "end_mb": round(mb[-1], 1),
                          "first_third_avg_mb": round(sum(mb[:third]) / third, 1),
                          "last_third_avg_mb": round(sum(mb[-third:]) / third, 1),
                          "cpu_s": round(self.cpu.get(name, 0.0), 1)}
+        if "worker" in out and self.events:
+            out["worker"].update(self.growth(self.samples["worker"]))
         return out
+
+    def growth(self, rows: list[tuple[float, int]]) -> dict[str, Any]:
+        """Worker RSS against events processed: after warm-up, and the slope over the
+        second half of the events (least squares, MB per 100,000 events)."""
+        total = max(e for _, e in self.events)
+        points = [(e, rss / 1e6) for (_, e), (_, rss) in _pair(self.events, rows)]
+        warm = min(DEDUP_WINDOW, total // 2)
+        after = next((mb for e, mb in points if e >= warm), None)
+        rising = [pt for i, pt in enumerate(points) if i == 0 or pt[0] > points[i - 1][0]]
+        half = [(e, mb) for e, mb in rising if e >= total // 2]  # idle samples left out
+        out: dict[str, Any] = {
+            "events_processed": total, "dedup_window": DEDUP_WINDOW,
+            "after_warmup_events": warm,
+            "after_warmup_mb": None if after is None else round(after, 1),
+            "second_half_samples": len(half)}
+        if len(half) < 3 or half[-1][0] == half[0][0]:
+            out.update(slope_mb_per_100k_events=None, flat=None,
+                       verdict="too few samples in the second half to tell")
+            return out
+        n = len(half)
+        mx, my = sum(e for e, _ in half) / n, sum(mb for _, mb in half) / n
+        slope = sum((e - mx) * (mb - my) for e, mb in half) / \
+            sum((e - mx) ** 2 for e, _ in half) * 100_000
+        flat = abs(slope) < FLAT_MB_PER_100K
+        if flat:
+            verdict = (f"flat: {slope:+.1f} MB per 100,000 events over the second half "
+                       f"(threshold {FLAT_MB_PER_100K} MB)")
+        elif total // 2 < DEDUP_WINDOW:
+            verdict = (f"grows {slope:+.1f} MB per 100,000 events: the early-dedup window "
+                       f"({DEDUP_WINDOW:,} ids) was still filling during the second half "
+                       f"({total:,} events processed); run >= {2 * DEDUP_WINDOW:,} events")
+        else:
+            verdict = (f"grows {slope:+.1f} MB per 100,000 events after the dedup window "
+                       f"filled: not flat")
+        out.update(slope_mb_per_100k_events=round(slope, 2), flat=flat, verdict=verdict)
+        return out
+
+
+def _pair(events: list[tuple[float, int]],
+          rows: list[tuple[float, int]]) -> list[tuple[tuple[float, int], tuple[float, int]]]:
+    """Each progress sample with the RSS sample nearest in time."""
+    out = []
+    j = 0
+    for t, e in events:
+        while j + 1 < len(rows) and abs(rows[j + 1][0] - t) <= abs(rows[j][0] - t):
+            j += 1
+        if rows:
+            out.append(((t, e), rows[j]))
+    return out
 
 
 @dataclass
@@ -162,7 +226,11 @@ def _throughput(bootstrap: str, workdir: Path, records: list[Record], *,
     """Produce `records` flat out into a fresh pipeline; its figures and the memory summary
     (empty unless `sample`). `bare`: a bare consumer then reads the same topic."""
     p, worker = _started(bootstrap, workdir, **env)
-    sampler = MemorySampler({"worker": worker, "sink": p.sink})
+
+    def progress() -> int:
+        return sum(p.committed(p.processor_id, p.topics.events).values())
+
+    sampler = MemorySampler({"worker": worker, "sink": p.sink}, progress)
     try:
         if sample:
             sampler.start()
@@ -237,8 +305,15 @@ def _latency(bootstrap: str, workdir: Path, start: datetime, rate: float) -> dic
     return {"counter": {**base, **counter}, "alert": {**base, **latency_figures(sent, arrived)}}
 
 
-def main() -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(),
+            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def run() -> dict[str, Any]:
+    """Every end-to-end phase on one broker (started here unless KAFKA_BOOTSTRAP_SERVERS)."""
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
@@ -248,10 +323,7 @@ def main() -> None:
     bootstrap = external or broker.bootstrap  # type: ignore[union-attr]
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     result: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "memory_gb": round(psutil.virtual_memory().total / 1e9, 1)},
-        "events": N_EVENTS, "accounts": N_ACCOUNTS,
+        "machine": machine(), "events": N_EVENTS, "accounts": N_ACCOUNTS,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:
@@ -267,14 +339,25 @@ def main() -> None:
     finally:
         if broker is not None:
             broker.stop()
+    return result
+
+
+def stamp(when: str) -> str:
+    """A file-name-safe UTC time from an ISO time."""
+    return when.replace(":", "").replace("+0000", "Z")
+
+
+def main() -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = run()
     text = json.dumps(result, indent=2) + "\n"
     (RESULTS / "latest.json").write_text(text)
-    stamp = result["when"].replace(":", "").replace("+0000", "Z")
-    (RESULTS / f"run-{stamp}.json").write_text(text)
-    _table(result)
+    (RESULTS / f"run-{stamp(result['when'])}.json").write_text(text)
+    for a, b in table_rows(result):
+        print(f"{a:<40}  {b}")
 
 
-def _table(r: dict[str, Any]) -> None:
+def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     t, lim = r["throughput"], r["limits_cost"]
     lat, alert = r["latency_event_to_counter_ms"], r["latency_event_to_alert_ms"]
     rows = [
@@ -298,9 +381,12 @@ def _table(r: dict[str, Any]) -> None:
     for name, m in r["memory"].items():
         rows.append((f"{name} RSS MB start/peak/end",
                      f"{m['start_mb']} / {m['peak_mb']} / {m['end_mb']} (cpu {m['cpu_s']} s)"))
-    width = max(len(a) for a, _ in rows)
-    for a, b in rows:
-        print(f"{a:<{width}}  {b}")
+    worker = r["memory"].get("worker", {})
+    if "verdict" in worker:
+        rows.append(("worker RSS after warm-up", f"{worker['after_warmup_mb']} MB at "
+                                                 f"{worker['after_warmup_events']:,} events"))
+        rows.append(("worker RSS, second half", worker["verdict"]))
+    return rows
 
 
 if __name__ == "__main__":

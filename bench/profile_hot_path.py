@@ -1,6 +1,9 @@
 """Profile the processor's per-record path and the sink's row building, offline.
 
-Prints events/s of each stage and the top functions by cumulative time (cProfile).
+Prints events/s of each stage and the top functions by cumulative time (cProfile), then
+`limits_timing`: `process_record` without a profiler over the benchmark's load (10,000
+accounts on `email-7k`) in batches of 2,000 as the worker takes them, live limits off and
+on, with the account states each batch writes serialised as the worker sends them.
 """
 
 from __future__ import annotations
@@ -17,12 +20,45 @@ from pricing.pricebook_loader import load_pricebook
 from projections.sink import usage_row
 from schemas.records import MeteredBatch
 from stream_processors.accounts import AccountState
+from stream_processors.app import limits_context
 from stream_processors.derive import rules_for
 from stream_processors.process import Deduplicator, Policy, process_record
 from stream_processors.validate import RecordMeta
 
 N = 100_000
+BATCH = 2000
 console = Console()
+
+
+def limits_timing(n: int, accounts: int = 10_000) -> dict[str, dict[str, float]]:
+    """events/s of `process_record` (plus state serialisation) with live limits off / on,
+    and the account-state writes per 1,000 events."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    records = _events(n, accounts, 1, start)
+    book = load_pricebook("marketing_tiers")
+    rules = rules_for(book)
+    received = datetime.now(UTC)
+    out = {}
+    for name, limits in (("off", None), ("on", limits_context(book))):
+        states: dict[str, AccountState] = {}
+        dedup = Deduplicator()
+        writes = alerts = 0
+        t0 = time.perf_counter()
+        for first in range(0, len(records), BATCH):
+            batch: dict[str, AccountState] = {}
+            for offset in range(first, min(first + BATCH, len(records))):
+                key, value = records[offset]
+                o = process_record(value, RecordMeta("e", 0, offset, received), key,
+                                   states.get, rules, Policy(), dedup, limits)
+                if o.state_changed and o.state is not None:
+                    states[o.state_account] = batch[o.state_account] = o.state
+                alerts += len(o.alerts)
+            writes += len([s.model_dump_json().encode() for s in batch.values()])
+        took = time.perf_counter() - t0
+        out[name] = {"events_per_s": round(n / took), "us_per_event": round(1e6 * took / n, 1),
+                     "state_writes_per_1000_events": round(1000 * writes / n),
+                     "alerts": alerts}
+    return out
 
 
 def main() -> None:
@@ -59,6 +95,9 @@ def main() -> None:
     t2 = time.perf_counter()
     print(f"serialise batches: {len(metered) / (t1 - t0):,.0f} events/s; "
           f"parse + rows: {len(rows) / (t2 - t1):,.0f} events/s")
+    for name, figures in limits_timing(N).items():
+        print(f"process_record, limits {name}: {figures['events_per_s']:,} events/s, "
+              f"{figures['state_writes_per_1000_events']} state writes per 1,000 events")
 
 
 if __name__ == "__main__":

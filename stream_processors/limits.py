@@ -13,8 +13,16 @@ every accepted usage event of an account that has a product in a price book:
 - the clock (`tick`) schedules auto-downgrades 24 hours before the cycle ends.
 Decisions are taken in arrival order and use event time; a usage event of an earlier
 cycle (late, within the lateness) moves gauge levels only: it reaches the bill through
-the close of that cycle. Ids of alerts and decisions are deterministic, so a replay after
-a crash emits copies with the same id, never a new alert.
+the close of that cycle.
+Only the meters the limits read are kept (`LimitsContext.tracked`), so that a usage event
+of a meter no limit reads (bandwidth of an email-only account, carts) leaves the state as
+it was and costs no state write: the sum meters limited by any plan of the account's
+products (all plans, so a plan change keeps its cycle to date), and every gauge any limit
+of any known price book reads (a level is cumulative: it could not be rebuilt when a
+product that limits it is added later). A product added during a cycle counts its sum
+meters from its subscription on.
+Ids of alerts and decisions are deterministic, so a replay after a crash emits copies with
+the same id, never a new alert.
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cached_property, lru_cache
 from typing import Any, cast
 
 from pricing.alerts import (
+    Threshold,
     crossings,
     exhaustion_time,
     projected_overage_cost,
@@ -37,7 +47,7 @@ from pricing.cycles import Cycle
 from pricing.limits import LimitDecision, decide_at_limit
 from pricing.plan_changes import limit_meter_for, lowest_covering
 from pricing.pricebook import Allowance, LimitPolicy, Plan, PriceBook, Product
-from schemas.meters import gauge_source
+from schemas.meters import gauge_source as _gauge_source
 from schemas.records import Alert, Decision, DecisionKind, MeteredEvent
 from stream_processors.accounts import AccountState, LiveCycle, ProductPlan
 
@@ -47,6 +57,13 @@ DOWNGRADE_NOTICE = timedelta(hours=24)
 FORECAST_MIN_FRACTION = Decimal("0.05")
 """No forecast before 5% of the cycle has passed (about a day and a half of a month)."""
 LIMIT_REASONS = frozenset({"limit_reached", "top_of_ladder", "flex_not_eligible"})
+SEATS = "seats.full_time"
+gauge_source = lru_cache(maxsize=4096)(_gauge_source)
+"""`schemas.meters.gauge_source`, cached: it is asked several times per meter and event."""
+
+
+Watched = tuple[str, ProductPlan, PriceBook, Product, Plan]
+"""(product id, the account's plan of it, price book, product, plan in force)."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +71,59 @@ class LimitsContext:
     books: Mapping[str, PriceBook]
     default_book: str
 
+    _tracked: dict[tuple[tuple[str, str], ...], frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    """Cache: (product, price book) of the watched products -> the meters kept."""
+    _thresholds: dict[tuple[int, str], list[Threshold]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
     def book_for(self, plan: ProductPlan) -> PriceBook | None:
         """The account's price book (whether it has the product and plan: watched_products)."""
         return self.books.get(plan.pricebook or self.default_book)
+
+    def thresholds(self, book: PriceBook, meter: str) -> list[Threshold]:
+        """`pricing.alerts.thresholds_for`, once per (price book, meter)."""
+        key = (id(book), meter)
+        found = self._thresholds.get(key)
+        if found is None or self.books.get(book.name) is not book:
+            found = self._thresholds[key] = thresholds_for(book, meter)
+        return found
+
+    @cached_property
+    def gauges(self) -> frozenset[str]:
+        """Stream gauges that some limit of some known price book reads (levels now)."""
+        out: set[str] = set()
+        for book in self.books.values():
+            for product in book.products:
+                for meter in _product_meters(product):
+                    source = gauge_source(meter)
+                    if source is not None:
+                        out.add(source[0])
+        return frozenset(out)
+
+    def tracked(self, watched: list[Watched]) -> frozenset[str]:
+        """The stream meters the live limits keep for an account watching `watched`."""
+        key = tuple((pid, book.name) for pid, _, book, _, _ in watched)
+        found = self._tracked.get(key)
+        if found is None:
+            sums = {m for _, _, _, product, _ in watched for m in _product_meters(product)
+                    if gauge_source(m) is None}
+            found = self._tracked[key] = frozenset(sums) | self.gauges
+        return found
+
+
+def _product_meters(product: Product) -> set[str]:
+    """Pricing meters the live limits of `product` read, under any of its plans."""
+    meters = {m for plan in product.plans for m in plan.limits}
+    extra = (product.send_limit_meter, product.upgrade_next_cycle_meter,
+             product.auto_downgrade_meter, product.seats_meter or SEATS)
+    return meters | {m for m in extra if m}
+
+
+def _gauge(meter: str) -> str:
+    """The stream gauge a pricing meter reads (itself when it is a stream name)."""
+    source = gauge_source(meter)
+    return meter if source is None else source[0]
 
 
 @dataclass
@@ -71,9 +138,8 @@ def _id(*parts: object) -> str:
     return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
 
 
-def watched_products(state: AccountState, ctx: LimitsContext) -> list[tuple[str, ProductPlan,
-                                                                   PriceBook, Product, Plan]]:
-    out = []
+def watched_products(state: AccountState, ctx: LimitsContext) -> list[Watched]:
+    out: list[Watched] = []
     for pid, pp in state.products.items():
         if pp.cancelled_at is not None:
             continue
@@ -128,7 +194,7 @@ class LiveRun:
     def limit(self, product: Product, plan: Plan, meter: str) -> Decimal | None:
         raw = plan.limits.get(meter)
         if isinstance(raw, Allowance):
-            seats = self.state.levels.get(product.seats_meter or "seats.full_time", ZERO)
+            seats = self.state.levels.get(_gauge(product.seats_meter or SEATS), ZERO)
             return raw.base + raw.per_seat * max(seats, ZERO)
         if raw is not None and meter == product.send_limit_meter and \
                 product.id in self.live.flexed:
@@ -175,15 +241,26 @@ class LiveRun:
                             discriminator="next_cycle")
 
     # -- usage ---------------------------------------------------------------------------
-    def usage(self, event: MeteredEvent) -> None:
+    def usage(self, event: MeteredEvent, watched: list[Watched] | None = None) -> None:
+        """Apply one accepted usage event; `watched`: the watched products of the state
+        the run started from (recomputed when the cycle roll changed the plans)."""
         cycle = Cycle(event.cycle_start, event.cycle_end)
+        products = self.state.products
         self.roll(cycle)
         late = cycle.start < self.live.start
-        watched = watched_products(self.state, self.ctx)
+        if watched is None or self.state.products is not products:
+            watched = watched_products(self.state, self.ctx)
+        tracked = self.ctx.tracked(watched)
+        moves = [mv for mv in event.meters if mv.meter in tracked]
+        if not moves:
+            if not late:
+                self.recheck(watched)
+            return
         before = {(pid, m): self.value(m) for pid, _, _, _, plan in watched for m in plan.limits}
+        live = self.live
         levels = dict(self.state.levels)
-        sums, peaks = dict(self.live.sums), dict(self.live.peaks)
-        for mv in event.meters:
+        sums, peaks = dict(live.sums), dict(live.peaks)
+        for mv in moves:
             if mv.kind in ("sum", "distinct"):
                 sums[mv.meter] = sums.get(mv.meter, ZERO) + mv.quantity
                 continue
@@ -191,13 +268,24 @@ class LiveRun:
             level = level + mv.quantity if mv.kind == "delta" else mv.quantity
             levels[mv.meter] = level
             peaks[mv.meter] = max(peaks.get(mv.meter, level), level)
-        self.state = self.state.model_copy(update={"levels": levels})
         if late:
+            self.state = self.state.model_copy(update={"levels": levels})
             return
-        self.set_live(sums=sums, peaks=peaks)
+        self.state = self.state.model_copy(update={
+            "levels": levels, "live": live.model_copy(update={"sums": sums, "peaks": peaks})})
         for pid, pp, book, product, plan in watched:
             self.alerts(pid, book, product, plan, before)
             self.send_limit(pid, pp, book, product, plan, before)
+            self.profile_limit(pid, book, product, plan)
+
+    def recheck(self, watched: list[Watched]) -> None:
+        """An event that moved no tracked meter: no alert can fire (no value rose), but a
+        state that already calls for a decision (e.g. a plan changed now to one under the
+        usage) takes it, as on any usage event."""
+        for pid, pp, book, product, plan in watched:
+            meter = product.send_limit_meter
+            now = {} if meter is None else {(pid, meter): self.value(meter)}
+            self.send_limit(pid, pp, book, product, plan, now)
             self.profile_limit(pid, book, product, plan)
 
     def alerts(self, pid: str, book: PriceBook, product: Product, plan: Plan,
@@ -226,7 +314,7 @@ class LiveRun:
                                                                   projected),
                     currency=book.currency, exhausts_at=exhausts, offset=self.offset))
 
-            for c in crossings(thresholds_for(book, meter), limit, b, a):
+            for c in crossings(self.ctx.thresholds(book, meter), limit, b, a):
                 if f"{pid}|{meter}|{c.threshold.key}" not in fired:
                     alert("threshold", c.threshold.key, c.level)
             if is_sum and f"{pid}|{meter}|forecast" not in fired:
@@ -324,10 +412,13 @@ def watches(state: AccountState | None, ctx: LimitsContext) -> bool:
 def apply_usage(state: AccountState, event: MeteredEvent, ctx: LimitsContext,
                 offset: int) -> LimitsOutcome:
     """The live limits after one accepted usage event (a replayed offset changes nothing)."""
-    if offset <= state.last_offset or not watches(state, ctx):
+    if offset <= state.last_offset:
+        return LimitsOutcome(state)
+    watched = watched_products(state, ctx)
+    if not watched:
         return LimitsOutcome(state)
     run = LiveRun(state, event.account, ctx, event.time, offset)
-    run.usage(event)
+    run.usage(event, watched)
     return run.finish()
 
 
