@@ -95,13 +95,28 @@ def split_batch(raw: bytes) -> list[bytes]:
     except orjson.JSONDecodeError:
         try:
             docs, exact = json.loads(text, parse_constant=float), False
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: also integers > 4300 digits
             raise ApiError(400, "malformed_json", f"the batch is not JSON: {exc}") from exc
     if not isinstance(docs, list):
         raise ApiError(400, "malformed_json", "a batch is a JSON array of events")
     if not docs:
         raise ApiError(400, "empty_batch", "the batch holds no event")
-    return [orjson.dumps(d) if exact else json.dumps(d, allow_nan=True).encode() for d in docs]
+    return [_event_json(d, exact) for d in docs]
+
+
+def _event_json(doc: Any, exact: bool) -> bytes:
+    """One event of a batch as JSON again. orjson writes at most 254 levels of nesting (it
+    reads 1024): deeper events are written by the standard encoder."""
+    if exact:
+        try:
+            return orjson.dumps(doc)
+        except TypeError:  # orjson.JSONEncodeError: nested too deeply
+            pass
+    try:
+        return json.dumps(doc, allow_nan=True).encode()
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "malformed_json", f"an event of the batch cannot be read: "
+                       f"{exc}") from exc
 
 
 def _described(index: int, event: RejectedEvent) -> dict[str, Any]:
