@@ -35,6 +35,7 @@ run: deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: deps lint
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)

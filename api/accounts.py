@@ -21,12 +21,12 @@ from api.ingest import produce
 from api.keys import ApiKey
 from api.ports import EventProducer, StateView
 from api.usage import UsageAnswer, current_usage
+from core.accounts import AccountState
+from core.can_send import CanSendAnswer, can_send
+from core.limits import LimitsContext
 from infra.clock import Clock
 from schemas.events import Product
 from schemas.records import Alert, Decision
-from stream_processors.accounts import AccountState
-from stream_processors.can_send import CanSendAnswer, can_send
-from stream_processors.limits import LimitsContext
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "unknown_account"}}

@@ -29,8 +29,8 @@ from api.invoice_documents import invoice_documents_router
 from api.keys import ApiKey, KeyStore
 from api.ops import CachedOps, OpsReader, kafka_ops, ops_router
 from api.ports import EventProducer, StateView
+from core.limits import LimitsContext
 from infra.clock import Clock
-from stream_processors.limits import LimitsContext
 
 log = structlog.get_logger(__name__)
 DESCRIPTION = """Usage metering over HTTP.

@@ -2,7 +2,7 @@
 
 - `application/cloudevents+json`: one event; `application/cloudevents-batch+json`: a JSON
   array of events (CloudEvents HTTP binding, structured and batched modes).
-- Every event goes through `stream_processors.validate.decode`, the stream's own decoder,
+- Every event goes through `core.validate.decode`, the stream's own decoder,
   so a rejection here carries the reason the stream would give (`invalid_data`,
   `unknown_type`, `negative_quantity`, ...).
 - All or nothing: one invalid event (400) or one event for an account the key may not
@@ -33,10 +33,10 @@ from api.auth import Access
 from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from api.keys import ApiKey
 from api.ports import EventProducer
+from core.validate import MAX_EVENT_BYTES, Decoded, RecordMeta, decode
 from infra.clock import Clock
 from schemas.envelope import CloudEvent
 from schemas.records import RejectedEvent
-from stream_processors.validate import MAX_EVENT_BYTES, Decoded, RecordMeta, decode
 
 log = structlog.get_logger(__name__)
 SINGLE = "application/cloudevents+json"

@@ -57,7 +57,8 @@ def kafka_ops(bootstrap: str, topics: Topics) -> OpsReader:
 
     def read() -> tuple[list[LagRow], list[RejectedCount]]:
         from api.kafka_status import lag_rows, rejected_by_reason
-        from stream_processors.settings import ProcessorSettings, SinkSettings
+        from projections.settings import SinkSettings
+        from stream_processors.settings import ProcessorSettings
 
         processor, sink = ProcessorSettings().app_id, SinkSettings().app_id
         rows = lag_rows(bootstrap, [(processor, topics.events), (sink, topics.metered),

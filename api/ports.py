@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from core.accounts import AccountState
 from schemas.envelope import CloudEvent
-from stream_processors.accounts import AccountState
 
 
 class StateView(Protocol):

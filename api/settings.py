@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.keys import ApiKey
-from stream_processors.validate import MAX_EVENT_BYTES
+from core.validate import MAX_EVENT_BYTES
 
 
 class ApiSettings(BaseSettings):

@@ -14,8 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, Field
 
-from stream_processors.accounts import AccountState
-from stream_processors.limits import ZERO, LimitsContext, LiveRun, watched_products
+from core.accounts import AccountState
+from core.limits import ZERO, LimitsContext, LiveRun, watched_products
 
 
 class MeterUsage(BaseModel):

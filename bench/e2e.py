@@ -34,7 +34,7 @@ from bench.alerts import AlertWatch, latency_figures, now_ms
 from bench.load import PROBE_THRESHOLD, Record, usage_events, with_probes
 from infra.kafka_broker import KafkaBroker
 from producers import MeteringProducer, ProducerSettings
-from tests.support.pipeline import ROOT, Pipeline
+from testkit.pipeline import ROOT, Pipeline
 
 N_EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 N_ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "10000"))

@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from rich.console import Console
 
 from bench.e2e import _events
+from core.accounts import AccountState
+from core.derive import rules_for
+from core.limits import limits_context
+from core.process import Deduplicator, Policy, process_record
+from core.validate import RecordMeta
 from pricing.pricebook_loader import load_pricebook
 from projections.sink import usage_row
 from schemas.records import MeteredBatch
-from stream_processors.accounts import AccountState
-from stream_processors.app import limits_context
-from stream_processors.derive import rules_for
-from stream_processors.process import Deduplicator, Policy, process_record
-from stream_processors.validate import RecordMeta
 
 N = 100_000
 BATCH = 2000

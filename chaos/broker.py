@@ -13,7 +13,7 @@ from pathlib import Path
 import structlog
 
 from infra.kafka_broker import KafkaBroker
-from tests.support.pipeline import ROOT
+from testkit.pipeline import ROOT
 
 log = structlog.get_logger(__name__)
 

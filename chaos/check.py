@@ -6,7 +6,7 @@
 - rejected: `projections.queries.rejections` by input position; each acknowledged bad
   record must be there with its expected reason;
 - the counters and peaks views against the oracle computed from the events that are in
-  the log (tests/support/compare.py);
+  the log (testkit/compare.py);
 - lost = acknowledged events missing + acknowledged bad records without a rejection;
   duplicated = events the deduplicated log counts more than once; unexpected = events
   that are not in the truth (or under another account), rejections where none was
@@ -24,8 +24,8 @@ from chaos import queries as chaos_queries
 from chaos.sender import Delivery
 from chaos.truth import ACCEPT, Truth, is_rejection
 from projections import queries
-from tests.support.compare import oracle_differences
-from tests.support.workload import Workload
+from testkit.compare import oracle_differences
+from testkit.workload import Workload
 
 EXAMPLES = 10
 

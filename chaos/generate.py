@@ -1,5 +1,5 @@
 """Seeded workloads of the scenarios, built on the shared generator
-(`tests.support.workload.generate`: accounts over two billing cycles, duplicates,
+(`testkit.workload.generate`: accounts over two billing cycles, duplicates,
 reordering within the allowed lateness, bad input of every reason, and the oracle).
 
 Every function is deterministic in its seed: the same seed gives the same records in the
@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from chaos.poison import EXTRA_KINDS, extra_record
 from chaos.truth import ACCEPT, DUPLICATE, Truth
-from tests.support.records import Record, as_bytes, event_doc
-from tests.support.workload import Good, generate, oracle_cycle
+from testkit.records import Record, as_bytes, event_doc
+from testkit.workload import Good, generate, oracle_cycle
 
 START = date(2026, 5, 1)
 SOURCE = "urn:test:chaos"

@@ -1,4 +1,4 @@
-"""A pipeline under fault injection: the real sink and workers (tests/support/pipeline.py),
+"""A pipeline under fault injection: the real sink and workers (testkit/pipeline.py),
 a supervisor that restarts a role which died on its own (as a process manager would, and
 counted), faults with their recovery time, and the final drain."""
 
@@ -16,7 +16,7 @@ import structlog
 
 from chaos.broker import Broker
 from chaos.lag import LagProbe, Offsets, Stage, wait_caught_up
-from tests.support.pipeline import Pipeline
+from testkit.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Poison records the shared generator (tests/support/bad_records.py) does not make:
+"""Poison records the shared generator (testkit/bad_records.py) does not make:
 non-finite quantities written as Infinity / -Infinity, and records of more than 1 MB.
 
 Every kind of the poison scenario and the reason it must be rejected with is in `KINDS`.
@@ -10,8 +10,8 @@ import json
 import random
 from datetime import datetime, timedelta
 
-from tests.support.bad_records import BAD_REASONS
-from tests.support.records import Record, as_bytes, event_doc
+from testkit.bad_records import BAD_REASONS
+from testkit.records import Record, as_bytes, event_doc
 
 OVERSIZE_BYTES = 1_000_000 + 4_096
 """More than the pipeline's 1 MB limit per event (and less than the broker's 2 MB)."""

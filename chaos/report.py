@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 from chaos.result import Placeholder, Result
-from tests.support.pipeline import ROOT
+from testkit.pipeline import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 

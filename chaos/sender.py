@@ -28,7 +28,7 @@ import structlog
 from kafka.errors import KafkaTimeoutError
 
 from producers import DeliveryError, MeteringProducer, ProducerSettings
-from tests.support.records import Record
+from testkit.records import Record
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """The ground truth of a scenario: every record the generator will produce, in send order,
 what it is (its key, account and quantities) and what the pipeline must make of it.
 
-`workload` is the seeded generator's `tests.support.workload.Workload`: `records` (each
+`workload` is the seeded generator's `testkit.workload.Workload`: `records` (each
 with `expect`: "accept", "duplicate" or a rejection reason, and its event key) and `good`
 (every event that must be accepted, with its meters), from which the oracle computes the
 counters and peaks independently of the pipeline's code. `labels` says, per record, which
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.sender import Delivery
-from tests.support.records import Record
-from tests.support.workload import Good, Workload
+from testkit.records import Record
+from testkit.workload import Good, Workload
 
 ACCEPT = "accept"
 DUPLICATE = "duplicate"

@@ -20,15 +20,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from cli.context import kafka_target
+
 invoice_app = typer.Typer(help="Issued invoices: show one, or write its PDF.",
                           no_args_is_help=True)
 
 
 def _context() -> tuple[str, Any]:
-    from cli.main import _bootstrap, _kafka
-    from schemas.topics import Topics
-
-    return _bootstrap(), Topics(_kafka().topic_prefix)
+    return kafka_target()
 
 
 def _issued() -> dict[str, dict[str, Any]]:

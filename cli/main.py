@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from api.keys_cli import register as _register_api_keys
 from cli import logs
 from cli.billing import register as _register_billing
+from cli.context import bootstrap, err, fail, kafka, out
 from cli.ops import register as _register_ops
 from cli.rate import register as _register_rate
 from cli.sql import register as _register_sql
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
     from api.keys import KeyStore
     from api.settings import ApiSettings
-    from stream_processors.settings import KafkaSettings
 
 app = typer.Typer(help="Usage metering pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -38,24 +36,7 @@ _register_billing(app)
 _register_ops(app)
 _register_sql(app)
 _register_api_keys(app)
-out = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, hint: str) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}\n  -> {escape(hint)}")
-    raise typer.Exit(2)
-
-
-def _kafka() -> KafkaSettings:
-    from stream_processors.settings import KafkaSettings
-
-    return KafkaSettings()
-
-
-def _bootstrap() -> str:
-    k = _kafka()
-    return k.bootstrap_servers or f"127.0.0.1:{k.broker_port}"
+_fail, _kafka, _bootstrap = fail, kafka, bootstrap
 
 
 @app.callback()
@@ -152,12 +133,12 @@ def api() -> None:
     from api.app import create_api
     from api.feeds import Feeds
     from api.ingest import IngestLimits
+    from core.limits import limits_context
     from infra.clock import clock_from
     from pricing.pricebook_loader import load_pricebook
     from producers import MeteringProducer, ProducerSettings
     from schemas.topics import Topics
     from stream_processors.account_view import AccountView
-    from stream_processors.app import limits_context
     from stream_processors.settings import ProcessorSettings
 
     k = _kafka()
@@ -207,10 +188,10 @@ def sink() -> None:
     from projections.billing_app import Billing
     from projections.ddl import migrate
     from projections.executor import ClickHouseThread
-    from projections.settings import ClickHouseSettings
+    from projections.settings import ClickHouseSettings, SinkSettings
     from projections.sink_app import build_sink
     from schemas.topics import Topics
-    from stream_processors.settings import ProcessorSettings, SinkSettings
+    from stream_processors.settings import ProcessorSettings
 
     k = _kafka()
     _ensure_topics()

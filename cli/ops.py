@@ -16,21 +16,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.kafka_status import committed, lag_rows, read_docs, rejected_by_reason
+from cli.context import fail, kafka_target
 from schemas.topics import Topics
 
 __all__ = ["alerts", "committed", "lag_rows", "live_usage", "register", "status"]
 
 
 def _context() -> tuple[str, Topics]:
-    from cli.main import _bootstrap, _kafka
-
-    return _bootstrap(), Topics(_kafka().topic_prefix)
+    return kafka_target()
 
 
 def status() -> None:
     """Lag per partition, the last close of cycle and rejected events by reason."""
-    from cli.main import _fail
-    from stream_processors.settings import ProcessorSettings, SinkSettings
+    from projections.settings import SinkSettings
+    from stream_processors.settings import ProcessorSettings
 
     bootstrap, topics = _context()
     processor, sink = ProcessorSettings().app_id, SinkSettings().app_id
@@ -38,7 +37,7 @@ def status() -> None:
         rows = lag_rows(bootstrap, [(processor, topics.events), (sink, topics.metered),
                                     (sink, topics.rejected)])
     except Exception as exc:  # the broker does not answer: one line and what to do
-        _fail(f"cannot read the broker at {bootstrap}: {exc}",
+        fail(f"cannot read the broker at {bootstrap}: {exc}",
               "start it with `metering up` or check KAFKA_BOOTSTRAP_SERVERS")
     out = Console()
     table = Table("group", "topic", "partition", "committed", "end", "lag",
@@ -89,11 +88,11 @@ def live_usage(account: str) -> bool:
     import orjson
 
     from api.usage import current_usage
+    from core.accounts import AccountState
+    from core.limits import limits_context
     from infra.clock import clock_from
     from infra.topics import read_to_end
     from pricing.pricebook_loader import load_pricebook
-    from stream_processors.accounts import AccountState
-    from stream_processors.app import limits_context
     from stream_processors.settings import ProcessorSettings
 
     bootstrap, topics = _context()

@@ -13,9 +13,9 @@ from pathlib import Path
 import structlog
 
 from infra.kafka_broker import KafkaBroker
+from infra.kafka_settings import KafkaSettings
 from infra.topics import ensure_topics
 from schemas.topics import Topics
-from stream_processors.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 

@@ -29,6 +29,7 @@ import orjson
 import structlog
 
 from infra.clock import Clock
+from infra.faust_runtime import deliver_all, finish_batch
 from infra.topics import end_offsets
 from pricing.pricebook import PriceBook
 from projections.client import INSERT_SETTINGS
@@ -36,10 +37,9 @@ from projections.executor import ClickHouseThread
 from projections.invoicing import Record, plan_change_event
 from projections.ledger import Ledger, invoice_rows, plan_row, record_batch
 from projections.projector import closing_time, log_fingerprint, project
+from projections.settings import SinkSettings
 from projections.sink import batch_token
 from schemas.topics import Topics
-from stream_processors.runtime import deliver_all, finish_batch
-from stream_processors.settings import SinkSettings
 
 log = structlog.get_logger(__name__)
 

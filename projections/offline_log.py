@@ -1,6 +1,6 @@
 """Read an exported event log (one CloudEvent per line) through the pipeline's decision.
 
-Each line goes through `stream_processors.process.process_record` exactly as a Kafka
+Each line goes through `core.process.process_record` exactly as a Kafka
 record would, with partition 0 and the line number (1-based) as its offset, its subject as
 its key (producers key by account), and the event's own `time` as its receipt time: the
 Kafka record timestamp is not in an exported log, so offline nothing is rejected as late or
@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from core.accounts import AccountState
+from core.derive import rules_for
+from core.process import Deduplicator, Policy, process_record
+from core.validate import RecordMeta
 from pricing.pricebook import PriceBook
 from projections.memory import MemoryAggregator
-from stream_processors.accounts import AccountState
-from stream_processors.derive import rules_for
-from stream_processors.process import Deduplicator, Policy, process_record
-from stream_processors.validate import RecordMeta
 
 TOPIC = "offline"
 

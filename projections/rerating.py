@@ -31,6 +31,10 @@ from typing import Any
 
 import orjson
 
+from core.accounts import AccountState
+from core.derive import derive, rules_for
+from core.process import Deduplicator, Policy, process_record
+from core.validate import RecordMeta
 from infra.topics import read_to_end
 from pricing.invoice import Invoice, InvoiceLine, invoice_difference
 from pricing.pricebook import PriceBook
@@ -42,10 +46,6 @@ from projections.offline_rating import RatingSource
 from projections.projector import rate_accounts
 from schemas import events as ev
 from schemas.records import MeteredEvent
-from stream_processors.accounts import AccountState
-from stream_processors.derive import derive, rules_for
-from stream_processors.process import Deduplicator, Policy, process_record
-from stream_processors.validate import RecordMeta
 
 NO_LATENESS = Policy(allowed_lateness=timedelta(days=36_500))
 

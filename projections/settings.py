@@ -20,3 +20,15 @@ class ClickHouseSettings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.dsn.startswith("chdb:")
+
+
+class SinkSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="METERING_SINK_")
+
+    app_id: str = "metering-sink"
+    batch_max: int = Field(200, ge=1, le=10_000)
+    """Metered-topic messages per insert (each carries up to 500 events)."""
+    batch_within_s: float = Field(0.3, gt=0)
+    projector: bool = Field(True, description="Close cycles into invoices (leader only).")
+    projector_interval_s: float = Field(300.0, gt=0, description="Each run rates the "
+                                        "whole usage log: minutes, not seconds.")

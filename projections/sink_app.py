@@ -15,13 +15,13 @@ import faust
 import orjson
 import structlog
 
+from infra.faust_runtime import create_app, finish_batch, retry_forever
 from projections.billing_app import Billing, add_billing
 from projections.executor import ClickHouseThread
+from projections.settings import SinkSettings
 from projections.sink import ClickHouseSink, usage_row_from_doc
 from schemas.records import RejectedEvent
 from schemas.topics import Topics
-from stream_processors.runtime import create_app, finish_batch, retry_forever
-from stream_processors.settings import SinkSettings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

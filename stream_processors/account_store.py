@@ -15,8 +15,8 @@ from typing import Any
 
 import structlog
 
+from core.accounts import AccountState
 from infra.topics import read_to_end
-from stream_processors.accounts import AccountState
 
 log = structlog.get_logger(__name__)
 

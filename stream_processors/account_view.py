@@ -14,7 +14,7 @@ import structlog
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from stream_processors.accounts import AccountState
+from core.accounts import AccountState
 
 log = structlog.get_logger(__name__)
 

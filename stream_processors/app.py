@@ -15,21 +15,20 @@ from typing import Any
 import faust
 import structlog
 
+from core.accounts import AccountState
+from core.derive import rules_for
+from core.limits import limits_context, tick
+from core.process import Deduplicator, Outcome, Policy, process_record
+from core.validate import RecordMeta, reject
 from infra.clock import Clock
+from infra.faust_runtime import create_app, deliver_all, finish_batch, retry_forever
 from pricing.pricebook import PriceBook
-from pricing.pricebook_loader import reference_books
 from schemas.records import Alert, Decision, MeteredBatch, MeteredEvent, RejectedEvent, RejectReason
 from schemas.topics import Topics
 from stream_processors.account_store import AccountStore
-from stream_processors.accounts import AccountState
 from stream_processors.dedup_warmup import warm_dedup
-from stream_processors.derive import rules_for
-from stream_processors.limits import LimitsContext, tick
 from stream_processors.partitioning import partition_of
-from stream_processors.process import Deduplicator, Outcome, Policy, process_record
-from stream_processors.runtime import create_app, deliver_all, finish_batch, retry_forever
 from stream_processors.settings import ProcessorSettings
-from stream_processors.validate import RecordMeta, reject
 
 log = structlog.get_logger(__name__)
 
@@ -40,11 +39,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _meta(message: Any) -> RecordMeta:
     return RecordMeta(message.topic, message.partition, message.offset,
                       datetime.fromtimestamp(message.timestamp, UTC))
-
-
-def limits_context(rate_book: PriceBook) -> LimitsContext:
-    """Every reference price book by name; `rate_book` for accounts that name none."""
-    return LimitsContext(reference_books(rate_book), rate_book.name)
 
 
 def build_processor(bootstrap: str, partitions: int, topics: Topics,

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import structlog
 
+from core.process import Deduplicator
 from infra.topics import read_to_end
-from stream_processors.process import Deduplicator
 
 log = structlog.get_logger(__name__)
 

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.kafka_settings import KafkaSettings
 
-class KafkaSettings(BaseSettings):
-    """Where the broker is. Unset bootstrap servers: the project starts its own broker."""
-
-    model_config = SettingsConfigDict(env_prefix="METERING_")
-
-    bootstrap_servers: str | None = Field(
-        None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",
-                                            "METERING_BOOTSTRAP_SERVERS"))
-    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
-    partitions: int = Field(4, ge=1, le=1024)
-    data_dir: Path = Path("var")
-    broker_port: int = 9092
-    controller_port: int = 9093
+__all__ = ["KafkaSettings", "ProcessorSettings"]
 
 
 class ProcessorSettings(BaseSettings):
@@ -48,16 +36,3 @@ class ProcessorSettings(BaseSettings):
     @property
     def max_future(self) -> timedelta:
         return timedelta(seconds=self.max_future_s)
-
-
-class SinkSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="METERING_SINK_")
-
-    app_id: str = "metering-sink"
-    batch_max: int = Field(200, ge=1, le=10_000)
-    """Metered-topic messages per insert (each carries up to 500 events)."""
-    batch_within_s: float = Field(0.3, gt=0)
-    projector: bool = Field(True, description="Close cycles into invoices (leader only).")
-    projector_interval_s: float = Field(300.0, gt=0, description="Each run rates the "
-                                        "whole usage log: minutes, not seconds.")
-

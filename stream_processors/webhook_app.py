@@ -16,9 +16,9 @@ import faust
 import orjson
 import structlog
 
+from infra.faust_runtime import create_app, deliver_all, finish_batch
 from schemas.topics import Topics
 from stream_processors.account_view import AccountView
-from stream_processors.runtime import create_app, deliver_all, finish_batch
 from stream_processors.webhooks import Delivery, WebhookDeliverer, WebhookSettings
 
 log = structlog.get_logger(__name__)

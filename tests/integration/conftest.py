@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.kafka_broker import KafkaBroker
-from tests.support.pipeline import ROOT, Pipeline
+from testkit.pipeline import ROOT, Pipeline
 
 
 @pytest.fixture(scope="session")

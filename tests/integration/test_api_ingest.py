@@ -19,7 +19,7 @@ from infra.kafka_broker import free_port
 from infra.topics import end_offsets
 from producers.client import MeteringClient
 from projections.rerating import issued_invoices
-from tests.support.pipeline import Pipeline
+from testkit.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

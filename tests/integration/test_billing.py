@@ -27,8 +27,8 @@ from projections.rerating import (
     rerate,
     rerating_source,
 )
-from tests.support.events import Sender
-from tests.support.pipeline import ROOT, Pipeline
+from testkit.events import Sender
+from testkit.pipeline import ROOT, Pipeline
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 1, 1, tzinfo=UTC)  # the clock: every example's cycles have closed

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from tests.support.events import Sender
-from tests.support.pipeline import ROOT, Pipeline
+from testkit.events import Sender
+from testkit.pipeline import ROOT, Pipeline
 
 pytestmark = pytest.mark.integration
 

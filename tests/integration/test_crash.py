@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
+from testkit.pipeline import Pipeline
+from testkit.produce import produce
+from testkit.workload import generate
 from tests.integration.test_end_to_end import assert_matches_oracle
-from tests.support.pipeline import Pipeline
-from tests.support.produce import produce
-from tests.support.workload import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

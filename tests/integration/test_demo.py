@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pipeline import ROOT
+from testkit.pipeline import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from projections import queries
-from tests.support.pipeline import Pipeline
-from tests.support.produce import produce
-from tests.support.workload import BAD_REASONS, Workload, generate
+from testkit.pipeline import Pipeline
+from testkit.produce import produce
+from testkit.workload import BAD_REASONS, Workload, generate
 
 pytestmark = pytest.mark.integration
 

@@ -19,15 +19,15 @@ from typing import ClassVar
 import httpx
 import pytest
 
+from core.can_send import can_send
+from core.limits import limits_context
 from infra.kafka_broker import free_port
 from pricing.pricebook_loader import load_pricebook
 from producers.client import MeteringClient
 from stream_processors.account_view import AccountView
-from stream_processors.app import limits_context
-from stream_processors.can_send import can_send
 from stream_processors.webhooks import account_secret, verify
-from tests.support.events import Sender
-from tests.support.pipeline import Pipeline
+from testkit.events import Sender
+from testkit.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

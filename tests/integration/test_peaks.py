@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from projections import queries
-from tests.support.pipeline import Pipeline
-from tests.support.produce import produce
-from tests.support.workload import Record
+from testkit.pipeline import Pipeline
+from testkit.produce import produce
+from testkit.workload import Record
 
 pytestmark = pytest.mark.integration
 

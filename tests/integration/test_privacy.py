@@ -17,9 +17,9 @@ from kafka import KafkaAdminClient
 
 from infra.topics import read_to_end
 from projections import queries
-from tests.support.pipeline import Pipeline
-from tests.support.produce import produce
-from tests.support.records import Record
+from testkit.pipeline import Pipeline
+from testkit.produce import produce
+from testkit.records import Record
 
 pytestmark = pytest.mark.integration
 

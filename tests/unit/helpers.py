@@ -4,12 +4,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from core.accounts import AccountState
+from core.derive import rules_for
+from core.limits import LimitsContext
+from core.process import Deduplicator, Outcome, Policy, process_record
+from core.validate import RecordMeta
 from pricing.pricebook_loader import load_pricebook
-from stream_processors.accounts import AccountState
-from stream_processors.derive import rules_for
-from stream_processors.limits import LimitsContext
-from stream_processors.process import Deduplicator, Outcome, Policy, process_record
-from stream_processors.validate import RecordMeta
 
 BOOK = load_pricebook("marketing_tiers")
 RULES = rules_for(BOOK)

@@ -20,14 +20,14 @@ from api.app import create_api
 from api.feeds import Feeds
 from api.ingest import BATCH, SINGLE, IngestLimits
 from api.keys import ApiKey, KeyStore
+from core.accounts import AccountState
+from core.limits import LimitsContext
+from core.process import Policy
 from infra.clock import FixedClock
 from pricing.pricebook_loader import load_pricebook
 from schemas.envelope import CloudEvent
 from schemas.records import Alert
 from schemas.topics import Topics
-from stream_processors.accounts import AccountState
-from stream_processors.limits import LimitsContext
-from stream_processors.process import Policy
 from tests.unit.helpers import Harness, event
 
 BOOK = load_pricebook("marketing_tiers")

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as label
 from hypothesis import strategies as st
 
+from core.limits import limits_context
+from core.process import Outcome, Policy, process_record
+from core.validate import RAW_KEEP_CHARS, RecordMeta
 from projections.sink import rejected_row, usage_row
 from schemas.events import EVENT_DATA
 from schemas.records import MeteredBatch, RejectReason
-from stream_processors.app import limits_context
-from stream_processors.process import Outcome, Policy, process_record
-from stream_processors.validate import RAW_KEEP_CHARS, RecordMeta
 from tests.unit.helpers import BOOK, RULES, event
 
 CTX = limits_context(BOOK)

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from core.can_send import can_send
+from core.limits import LimitsContext, tick
+from core.process import Outcome, Policy
 from pricing.pricebook import AlertSpec
 from pricing.pricebook_loader import load_pricebook
-from stream_processors.can_send import can_send
-from stream_processors.limits import LimitsContext, tick
-from stream_processors.process import Outcome, Policy
 from tests.unit.helpers import Harness, event
 
 BOOK = load_pricebook("marketing_tiers")

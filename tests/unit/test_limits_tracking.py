@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from core.limits import LimitsContext, LiveRun, watched_products
 from pricing.pricebook_loader import load_pricebook
-from stream_processors.limits import LimitsContext, LiveRun, watched_products
 from tests.unit.test_limits import CTX, T0, Account, keys
 
 SEATS_BOOK = load_pricebook("seats_storage")

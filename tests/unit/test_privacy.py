@@ -1,5 +1,5 @@
 """Personal data never leaves the decision: contact fields dropped, emails and phone numbers
-redacted, an SMS body reduced to its segments and alphabet (stream_processors/privacy.py)."""
+redacted, an SMS body reduced to its segments and alphabet (core/privacy.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from typing import Any, get_args
 
 import pytest
 
-from schemas.envelope import CloudEvent
-from schemas.events import EVENT_DATA, ObjectKind
-from schemas.records import RejectReason
-from stream_processors.privacy import (
+from core.privacy import (
     EMAIL_MARK,
     PHONE_MARK,
     TOO_DEEP,
@@ -24,8 +21,11 @@ from stream_processors.privacy import (
     scrub_event,
     scrub_raw,
 )
-from stream_processors.process import Policy
-from stream_processors.validate import RAW_KEEP_CHARS
+from core.process import Policy
+from core.validate import RAW_KEEP_CHARS
+from schemas.envelope import CloudEvent
+from schemas.events import EVENT_DATA, ObjectKind
+from schemas.records import RejectReason
 from tests.unit.helpers import Harness, event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,7 +199,7 @@ def test_structures_nested_too_deep_are_cut() -> None:
 
 
 def test_the_shortcut_key_sets_name_no_contact_key() -> None:
-    from stream_processors import privacy
+    from core import privacy
 
     assert not any(is_contact_key(k) for k in privacy._ENVELOPE | privacy._FIELDS)
     fields = {name for model in EVENT_DATA.values() for name in model.model_fields}

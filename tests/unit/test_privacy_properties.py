@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_processors.privacy import (
+from core.privacy import (
     redact,
     redact_loose,
     scrub_decoded,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.accounts import AccountState
+from core.process import Deduplicator, Policy, process_record
 from schemas.records import RejectReason
-from stream_processors.accounts import AccountState
-from stream_processors.process import Deduplicator, Policy, process_record
 from tests.unit.helpers import RULES, Harness, event, meta
 
 

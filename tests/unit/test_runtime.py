@@ -9,12 +9,12 @@ from itertools import pairwise
 
 import pytest
 
+from core.accounts import AccountState
+from core.validate import decode
+from infra import faust_runtime as runtime
 from schemas.records import RejectedEvent, RejectReason
-from stream_processors import runtime
 from stream_processors.account_store import AccountStore, _keep_newest
-from stream_processors.accounts import AccountState
 from stream_processors.app import MAX_MESSAGE_BYTES, split_batch
-from stream_processors.validate import decode
 from tests.unit.helpers import Harness, event, meta
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.validate import MAX_EVENT_BYTES, Decoded, decode
 from schemas.records import RejectedEvent, RejectReason
-from stream_processors.validate import MAX_EVENT_BYTES, Decoded, decode
 from tests.unit.helpers import event, meta
 
 

@@ -35,6 +35,7 @@ from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any, cast
 
+from core.accounts import AccountState, LiveCycle, ProductPlan
 from pricing.alerts import (
     Threshold,
     crossings,
@@ -47,9 +48,9 @@ from pricing.cycles import Cycle
 from pricing.limits import LimitDecision, decide_at_limit
 from pricing.plan_changes import limit_meter_for, lowest_covering
 from pricing.pricebook import Allowance, LimitPolicy, Plan, PriceBook, Product
+from pricing.pricebook_loader import reference_books
 from schemas.meters import gauge_source as _gauge_source
 from schemas.records import Alert, Decision, DecisionKind, MeteredEvent
-from stream_processors.accounts import AccountState, LiveCycle, ProductPlan
 
 ZERO = Decimal(0)
 NAMESPACE = uuid.UUID("6f1c1a36-8d0e-4d55-9f55-4c1f3a2b7e10")
@@ -110,6 +111,11 @@ class LimitsContext:
                     if gauge_source(m) is None}
             found = self._tracked[key] = frozenset(sums) | self.gauges
         return found
+
+
+def limits_context(rate_book: PriceBook) -> LimitsContext:
+    """Every reference price book by name; `rate_book` for accounts that name none."""
+    return LimitsContext(reference_books(rate_book), rate_book.name)
 
 
 def _product_meters(product: Product) -> set[str]:

@@ -14,20 +14,20 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from pricing.sms_rates import UnknownCountry
-from schemas.envelope import CloudEvent
-from schemas.events import ACCOUNT_TYPES, SendScheduled
-from schemas.records import Alert, Decision, MeteredEvent, RejectedEvent, RejectReason
-from stream_processors.accounts import AccountState, apply_account_event
-from stream_processors.derive import DeriveRules, derive
-from stream_processors.limits import (
+from core.accounts import AccountState, apply_account_event
+from core.derive import DeriveRules, derive
+from core.limits import (
     LimitsContext,
     LimitsOutcome,
     account_changed,
     apply_usage,
     scheduled_send,
 )
-from stream_processors.validate import RecordMeta, decode, reject
+from core.validate import RecordMeta, decode, reject
+from pricing.sms_rates import UnknownCountry
+from schemas.envelope import CloudEvent
+from schemas.events import ACCOUNT_TYPES, SendScheduled
+from schemas.records import Alert, Decision, MeteredEvent, RejectedEvent, RejectReason
 
 
 @dataclass(frozen=True)

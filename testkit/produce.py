@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from producers import MeteringProducer, ProducerSettings
-from tests.support.workload import Record
+from testkit.workload import Record
 
 
 def produce(bootstrap: str, prefix: str, records: list[Record]) -> list[tuple[int, int]]:

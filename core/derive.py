@@ -30,13 +30,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.privacy import sms_summary
 from pricing import sms
 from pricing.pricebook import PriceBook
 from pricing.sms_rates import sms_rate
 from pricing.storage import attachment_kb, storage_bytes
 from schemas import events as ev
 from schemas.records import MeterKind, MeterValue
-from stream_processors.privacy import sms_summary
 
 ONE = Decimal(1)
 

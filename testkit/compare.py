@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from projections import queries
-from tests.support.workload import Workload
+from testkit.workload import Workload
 
 Cell = tuple[str, datetime, str]
 """(account, cycle start without tzinfo, meter)."""

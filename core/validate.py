@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from core.privacy import redact, scrub_decoded, scrub_raw
 from schemas.envelope import CloudEvent
 from schemas.events import EVENT_DATA, QUANTITY_FIELDS, QUANTITY_LIMITS
 from schemas.records import RejectedEvent, RejectReason
-from stream_processors.privacy import redact, scrub_decoded, scrub_raw
 
 MAX_EVENT_BYTES = 1_000_000
 RAW_KEEP_CHARS = 4096

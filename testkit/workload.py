@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tests.support.bad_records import BAD_REASONS, bad_record
-from tests.support.records import Record, as_bytes, event_doc
+from testkit.bad_records import BAD_REASONS, bad_record
+from testkit.records import Record, as_bytes, event_doc
 
 __all__ = ["BAD_REASONS", "Record", "Workload", "generate", "oracle_cycle"]
 

@@ -6,7 +6,7 @@ import json
 import random
 from datetime import datetime, timedelta
 
-from tests.support.records import Record, as_bytes, event_doc
+from testkit.records import Record, as_bytes, event_doc
 
 BAD_REASONS = [
     "malformed_json", "not_utf8", "unknown_type", "missing_account", "unknown_account",

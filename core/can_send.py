@@ -18,10 +18,10 @@ from typing import Literal, cast
 
 from pydantic import BaseModel
 
+from core.accounts import AccountState
+from core.limits import ZERO, LimitsContext, LiveRun, watched_products
 from pricing.limits import decide_at_limit
 from pricing.pricebook import LimitPolicy
-from stream_processors.accounts import AccountState
-from stream_processors.limits import ZERO, LimitsContext, LiveRun, watched_products
 
 
 class CanSendAnswer(BaseModel):

@@ -1,0 +1,1 @@
+"""The decision core: pure, imports only `schemas` and `pricing` (see README.md)."""
