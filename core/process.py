@@ -1,8 +1,9 @@
-"""The whole per-record decision, as one pure-ish function over (record, account state).
+"""The whole per-record decision, as one pure function over (record, account state).
 
 `process_record` returns what to emit and the account state to store; it reads no clock
-and does no I/O. `Deduplicator` is a bounded, per-process first filter; the exact,
-permanent deduplication by (source, id) is the usage log's (ReplacingMergeTree, FINAL).
+and does no I/O. `Deduplicator` is a bounded, per-process first filter of accepted ids; the
+exact, permanent deduplication by (source, id) is the usage log's (ReplacingMergeTree,
+FINAL). `core.batch.Core` runs it over a batch of records (every role's entry point).
 """
 
 from __future__ import annotations
@@ -49,12 +50,17 @@ class Outcome:
     duplicate: bool = False
     alerts: tuple[Alert, ...] = ()
     decisions: tuple[Decision, ...] = ()
+    limits_error: str | None = None
+    """The live limits failed on this (accepted, metered) record: logged and counted."""
 
 
 class Deduplicator:
-    """Remembers the offset at which each (source, id) was first seen, for a bounded window.
+    """Remembers the offset at which each accepted (source, id) was first seen, for a
+    bounded window.
 
-    A record seen again at the *same* offset is a replay of the same delivery (after a
+    Only accepted events are remembered (`remember`, after every acceptance check): a
+    rejected event may be sent again, once its cause is fixed, and is judged again. A
+    record seen again at the *same* offset is a replay of the same delivery (after a
     rebalance or restart) and is processed again; at another offset it is a duplicate.
     """
 
@@ -62,14 +68,24 @@ class Deduplicator:
         self._seen: OrderedDict[tuple[str, str, str], int] = OrderedDict()
         self._capacity = capacity
 
-    def is_duplicate(self, account: str, source: str, event_id: str, offset: int) -> bool:
+    def seen(self, account: str, source: str, event_id: str, offset: int) -> bool:
+        """Whether an accepted copy of this event came at another offset."""
+        first = self._seen.get((account, source, event_id))
+        return first is not None and first != offset
+
+    def remember(self, account: str, source: str, event_id: str, offset: int) -> None:
         key = (account, source, event_id)
-        first = self._seen.get(key)
-        if first is not None:
-            return first != offset
+        if key in self._seen:
+            return
         self._seen[key] = offset
         if len(self._seen) > self._capacity:
             self._seen.popitem(last=False)
+
+    def is_duplicate(self, account: str, source: str, event_id: str, offset: int) -> bool:
+        """`seen`, then `remember` (the warm-up reads accepted events only)."""
+        if self.seen(account, source, event_id, offset):
+            return True
+        self.remember(account, source, event_id, offset)
         return False
 
     def __len__(self) -> int:
@@ -82,7 +98,11 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
                    dedup: Deduplicator | None = None,
                    limits: LimitsContext | None = None) -> Outcome:
     """Decide one record. `states` looks up the stored state of an account id; with
-    `limits`, accepted records also move the live limits (alerts and decisions)."""
+    `limits`, accepted records also move the live limits (alerts and decisions).
+
+    A rejected record changes nothing: no account state, no dedup memory, no limit. A
+    failure inside the live limits never costs the usage: the event is metered, the state
+    is the one without the limits' step, and `limits_error` says what failed."""
     decoded = decode(raw, meta)
     if isinstance(decoded, RejectedEvent):
         return Outcome(rejected=decoded)
@@ -94,8 +114,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     if key != event.subject.encode():  # a missing key too: ordering needs the account key
         return rejected(RejectReason.KEY_MISMATCH,
                         "the record key must be the account id (subject)")
-    if dedup is not None and dedup.is_duplicate(event.subject, event.source, event.id,
-                                                meta.offset):
+    if dedup is not None and dedup.seen(event.subject, event.source, event.id, meta.offset):
         return Outcome(duplicate=True)
     if _ahead(event.time, meta.timestamp, policy.max_future):
         return rejected(RejectReason.FUTURE_TIMESTAMP,
@@ -111,23 +130,42 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
         return rejected(RejectReason.UNKNOWN_ACCOUNT,
                         f"no subscription for account {event.subject[:128]!r}")
     outcome = _accept(raw, meta, event, data, state, rules, policy)
+    if outcome.metered is None:  # rejected: the account state stays as it was
+        return outcome
+    if dedup is not None:
+        dedup.remember(event.subject, event.source, event.id, meta.offset)
+    error: str | None = None
     live = LimitsOutcome(state)
     if limits is not None:
-        if changed is not None:
-            live = account_changed(before, state, event.subject, limits, event.time,
-                                   meta.offset)
-        elif outcome.metered is not None and isinstance(data, SendScheduled):
-            live = scheduled_send(state, event.subject, data.product, data.count, limits,
-                                  event.time, meta.offset)
-        elif outcome.metered is not None and outcome.metered.meters:
-            live = apply_usage(state, outcome.metered, limits, meta.offset)
+        try:
+            live = live_step(before, state, changed is not None, outcome.metered, data, limits)
+        except Exception as exc:  # the usage stands; the limits catch up on the next event
+            error, live = f"{type(exc).__name__}: {exc}"[:500], LimitsOutcome(state)
         if live.changed:
             changed = live.state
     if changed is not None:  # an account event: its state is stored whatever else happens
-        return Outcome(metered=outcome.metered, rejected=outcome.rejected, state=changed,
-                       state_changed=True, state_account=event.subject,
-                       alerts=tuple(live.alerts), decisions=tuple(live.decisions))
+        return Outcome(metered=outcome.metered, state=changed, state_changed=True,
+                       state_account=event.subject, alerts=tuple(live.alerts),
+                       decisions=tuple(live.decisions), limits_error=error)
+    if error is not None:
+        return Outcome(metered=outcome.metered, limits_error=error)
     return outcome
+
+
+def live_step(before: AccountState | None, state: AccountState, account_event: bool,
+              metered: MeteredEvent, data: BaseModel, limits: LimitsContext) -> LimitsOutcome:
+    """What one accepted record does to the live limits: `before` is the stored state,
+    `state` the state after the record's account event (if it is one). The stream and the
+    replay of the accepted log (`core.replay`) both take this one step."""
+    at, offset = metered.time, metered.offset
+    if account_event:
+        return account_changed(before, state, metered.account, limits, at, offset)
+    if isinstance(data, SendScheduled):
+        return scheduled_send(state, metered.account, data.product, data.count, limits, at,
+                              offset)
+    if metered.meters:
+        return apply_usage(state, metered, limits, offset)
+    return LimitsOutcome(state)
 
 
 def _ahead(t: datetime, received: datetime, tolerance: timedelta) -> bool:

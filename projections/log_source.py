@@ -34,7 +34,7 @@ from schemas.records import MeteredEvent, MeterValue
 
 LOG_COLUMNS = ("account, source, id, type, event_time, cycle_start, cycle_end, meters, kinds, "
                "quantities, dim, data, src_partition, src_offset, received_at")
-CONTROL = "type LIKE 'account.%' OR has(meters, 'seats.full_time')"
+CONTROL = "type LIKE 'account.%' OR type = 'send.scheduled' OR has(meters, 'seats.full_time')"
 Rederive = Callable[[MeteredEvent], MeteredEvent]
 
 
@@ -119,3 +119,6 @@ class LogSource:
 
     def cycle_events(self, account: str, cycle: Cycle) -> list[MeteredEvent]:
         return self._events_of(account).cycle_events(account, cycle)
+
+    def account_log(self, account: str) -> list[MeteredEvent]:
+        return self._events_of(account).account_log(account)

@@ -1,12 +1,12 @@
 """Read an exported event log (one CloudEvent per line) through the pipeline's decision.
 
-Each line goes through `core.process.process_record` exactly as a Kafka
+Each line goes through the decision core (`core.batch.Core`) exactly as a Kafka
 record would, with partition 0 and the line number (1-based) as its offset, its subject as
 its key (producers key by account), and the event's own `time` as its receipt time: the
 Kafka record timestamp is not in an exported log, so offline nothing is rejected as late or
 as ahead of its receipt. A line without a readable `time` is received at `fallback` (it is
 rejected anyway: an envelope without a time is invalid). Account state lives in a dict
-updated from `Outcome.state`. Blank lines are skipped. Accepted events feed a
+kept by the core. Blank lines are skipped. Accepted events feed a
 `MemoryAggregator`; rejections are counted by reason.
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from core.accounts import AccountState
+from core.batch import Core, DictStore
 from core.derive import rules_for
-from core.process import Deduplicator, Policy, process_record
+from core.process import Deduplicator, Policy
 from core.validate import RecordMeta
 from pricing.pricebook import PriceBook
 from projections.memory import MemoryAggregator
@@ -63,10 +63,9 @@ def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,
              on_line: Callable[[int], None] | None = None) -> tuple[MemoryAggregator,
                                                                      LogSummary]:
     """Decide every line; return the aggregator of accepted events and the counts."""
-    states: dict[str, AccountState] = {}
-    rules = rules_for(book)
-    policy = Policy(allowed_lateness=timedelta(hours=book.lateness_hours))
-    dedup = Deduplicator(capacity=10**9)
+    core = Core(DictStore(), rules_for(book),
+                Policy(allowed_lateness=timedelta(hours=book.lateness_hours)),
+                Deduplicator(capacity=10**9))
     aggregator = MemoryAggregator()
     summary = LogSummary()
     for number, line in enumerate(lines, start=1):
@@ -78,9 +77,7 @@ def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,
         summary.lines += 1
         received, key = record_hints(raw, fallback)
         meta = RecordMeta(TOPIC, 0, number, received)
-        outcome = process_record(raw, meta, key, states.get, rules, policy, dedup)
-        if outcome.state_changed and outcome.state is not None:
-            states[outcome.state_account] = outcome.state
+        outcome = core.decide(raw, meta, key)
         if outcome.duplicate:
             summary.duplicates += 1
         elif outcome.rejected is not None:

@@ -32,15 +32,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from core.replay import InjectedChange
 from pricing.cycles import Cycle
 from pricing.invoice import Invoice, InvoiceLine
-from pricing.limits import LimitDecision, decide_at_limit, decision_invoice, plan_limit
+from pricing.limits import LimitDecision, decision_invoice, plan_limit
 from pricing.pricebook import PriceBook
 from pricing.proration import seat_addition_invoice
 from pricing.rating import rate_cycle, rated_products
 from pricing.timeline import cycle_for
 from projections.aggregate_rows import AggregateRows
 from projections.invoicing import PROJECTOR_SOURCE
+from projections.live_decisions import AccountDecisions, limits_for
 from projections.memory import MemoryAggregator
 from projections.rating_inputs import AccountPlans, cycle_aggregates, meter_values
 from schemas.records import MeteredEvent
@@ -100,6 +102,9 @@ class RatingSource(Protocol):
     def cycle_events(self, account: str, cycle: Cycle) -> list[MeteredEvent]:
         """The account's events inside `cycle` that carry meters, in (time, offset) order."""
 
+    def account_log(self, account: str) -> list[MeteredEvent]:
+        """Every accepted event of the account (what the core's replay reads)."""
+
 
 class MemorySource:
     """A `RatingSource` over an in-memory aggregator."""
@@ -122,6 +127,9 @@ class MemorySource:
     def cycle_events(self, account: str, cycle: Cycle) -> list[MeteredEvent]:
         return [e for e in self.control_events(account) if cycle.contains(e.time) and e.meters]
 
+    def account_log(self, account: str) -> list[MeteredEvent]:
+        return self.control_events(account)
+
 
 class AccountRater:
     def __init__(self, book: PriceBook, account: str, events: list[MeteredEvent],
@@ -129,6 +137,7 @@ class AccountRater:
         self.book, self.account, self.events, self.until = book, account, events, until
         self.plans = AccountPlans(account)
         self.records: list[tuple[datetime, int, Record]] = []
+        self.live = AccountDecisions(limits_for(book))
         self.problems: list[str] = []
 
     def emit(self, at: datetime, record: Record) -> None:
@@ -223,6 +232,7 @@ class AccountRater:
         self.emit(cycle.end, record)
         for change in result.plan_changes:
             self.plans.switch(change.product, change.effective, plan=change.to_plan)
+            self.live.inject(InjectedChange(change.product, change.to_plan, change.effective))
             self.emit(change.effective, plan_change_record(
                 self.account, change.product, change.from_plan, change.to_plan,
                 change.effective, change.reason))
@@ -240,46 +250,34 @@ class AccountRater:
         limits = [plan_limit(spec.plan(c.plan), meter) for c in in_force]
         return all(limit is not None and total <= limit for limit in limits)
 
+    def _may_decide(self, product: str, meter: str, cycle: Cycle,
+                    rows: AggregateRows) -> bool:
+        """Whether a limit decision can lie in the cycle: a scheduled send, or a total
+        above the smallest limit of a plan in force (sums never shrink: otherwise every
+        event of the cycle was allowed)."""
+        scheduled = any(e.type == "send.scheduled" and cycle.contains(e.time) and
+                        e.data.get("product") == product for e in self.events)
+        return scheduled or not self._within_limits(product, meter, cycle, rows)
+
     def _decisions(self, source: RatingSource, cycle: Cycle, products: list[str],
                    rows: AggregateRows) -> list[LimitDecision]:
+        """The core's decisions of the cycle (replayed from the log), priced."""
         decisions: list[LimitDecision] = []
-        inside: list[MeteredEvent] | None = None
         for product in products:
             meter = self.book.product(product).send_limit_meter
-            if meter is None or self._within_limits(product, meter, cycle, rows):
+            if meter is None or not self._may_decide(product, meter, cycle, rows):
                 continue
-            if inside is None:
-                inside = source.cycle_events(self.account, cycle)
-            used, dims, mine = Decimal(0), set[str](), list[LimitDecision]()
-            for event in inside:
-                values = [m for m in event.meters if m.meter == meter]
-                if not values:
-                    continue
-                if values[0].kind == "distinct":
-                    grow = Decimal(0) if event.dim in dims else Decimal(1)
-                    dims.add(event.dim)
-                else:
-                    grow = values[0].quantity
-                if grow <= 0 or any(d.action == "block" for d in mine):
-                    used += grow
-                    continue
-                interval = self.plans.current(product, event.time)
-                if interval is None:
-                    continue
-                d = decide_at_limit(self.book, product, interval.plan, interval.policy, used,
-                                    used + grow, earlier=mine, at=event.time)
-                used += grow
-                if d.action == "allow":
-                    continue
-                mine.append(d)
-                self.emit(event.time, decision_record(self.account, d))
+            mine = self.live.of_cycle(source.account_log(self.account), cycle, product,
+                                      meter)
+            for d in mine:
+                self.emit(d.at or cycle.start, decision_record(self.account, d))
                 invoice = decision_invoice(self.book, self.account, d, cycle)
                 if invoice is not None:
-                    self.emit(event.time, invoice_record(invoice))
-                if d.action == "upgrade" and d.target_plan is not None:
-                    self.plans.switch(product, event.time, plan=d.target_plan)
-                    self.emit(event.time, plan_change_record(
-                        self.account, product, d.plan, d.target_plan, event.time,
+                    self.emit(d.at or cycle.start, invoice_record(invoice))
+                if d.action == "upgrade" and d.target_plan is not None and d.at is not None:
+                    self.plans.switch(product, d.at, plan=d.target_plan)
+                    self.emit(d.at, plan_change_record(
+                        self.account, product, d.plan, d.target_plan, d.at,
                         "auto_upgrade"))
             decisions += mine
         return decisions

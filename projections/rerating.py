@@ -31,9 +31,9 @@ from typing import Any
 
 import orjson
 
-from core.accounts import AccountState
+from core.batch import Core, DictStore
 from core.derive import derive, rules_for
-from core.process import Deduplicator, Policy, process_record
+from core.process import Deduplicator, Policy
 from core.validate import RecordMeta
 from infra.topics import read_to_end
 from pricing.invoice import Invoice, InvoiceLine, invoice_difference
@@ -53,16 +53,13 @@ NO_LATENESS = Policy(allowed_lateness=timedelta(days=36_500))
 def replay_log(bootstrap: str, topic: str, book: PriceBook,
                on_record: Callable[[], None] | None = None) -> MemoryAggregator:
     """The events topic through `process_record`, late events included."""
-    states: dict[str, AccountState] = {}
-    rules, dedup, aggregator = rules_for(book), Deduplicator(capacity=10**9), MemoryAggregator()
+    core = Core(DictStore(), rules_for(book), NO_LATENESS, Deduplicator(capacity=10**9))
+    aggregator = MemoryAggregator()
 
     def one(record: Any) -> None:
         meta = RecordMeta(record.topic, record.partition, record.offset,
                           datetime.fromtimestamp(record.timestamp / 1000, UTC))
-        out = process_record(record.value or b"", meta, record.key, states.get, rules,
-                             NO_LATENESS, dedup)
-        if out.state_changed and out.state is not None:
-            states[out.state_account] = out.state
+        out = core.decide(record.value or b"", meta, record.key)
         if out.metered is not None:
             aggregator.add(out.metered)
         if on_record is not None:
@@ -82,7 +79,8 @@ def late_events(client: Any, db: str, book: PriceBook) -> dict[str, list[Metered
     late: dict[str, list[tuple[int, int, datetime, bytes]]] = defaultdict(list)
     for account, part, off, received, raw in client.query(
             f"SELECT account, src_partition, src_offset, received_at, raw "  # noqa: S608
-            f"FROM {db}.rejected_events FINAL WHERE reason = 'too_late' "
+            f"FROM {db}.rejected_events FINAL "
+            "WHERE reason IN ('too_late', 'processing_error') "
             "ORDER BY account, src_partition, src_offset").result_rows:
         late[account].append((int(part), int(off), utc(received), raw.encode()
                               if isinstance(raw, str) else raw))
@@ -94,12 +92,10 @@ def late_events(client: Any, db: str, book: PriceBook) -> dict[str, list[Metered
     for account, records in late.items():
         merged = sorted([(e.partition, e.offset, e.received_at, _envelope(e))
                          for e in control.get(account, [])] + records)
-        states: dict[str, AccountState] = {}
+        core = Core(DictStore(), rules, NO_LATENESS)
         for part, off, received, raw in merged:
-            result = process_record(raw, RecordMeta("late", part, off, received),
-                                    account.encode(), states.get, rules, NO_LATENESS)
-            if result.state_changed and result.state is not None:
-                states[result.state_account] = result.state
+            result = core.decide(raw, RecordMeta("late", part, off, received),
+                                 account.encode())
             if result.metered is not None and not result.metered.type.startswith("account."):
                 out[account].append(result.metered)
     return dict(out)

@@ -1,13 +1,13 @@
 """The stream-processor role: a faust app with one agent over the events topic.
 
-The agent is short: take a batch, call the pure `process_record` per record, emit metered
-batches (one message per input partition range) and rejections, store account state.
+The agent is short: take a batch, call the decision core once for it
+(`core.batch.Core.decide_batch`), emit metered batches (one message per input partition
+range), rejections, account states, alerts and decisions.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -15,15 +15,14 @@ from typing import Any
 import faust
 import structlog
 
-from core.accounts import AccountState
+from core.batch import Core, RawRecord
 from core.derive import rules_for
 from core.limits import limits_context, tick
-from core.process import Deduplicator, Outcome, Policy, process_record
-from core.validate import RecordMeta, reject
+from core.process import Deduplicator, Policy
 from infra.clock import Clock
 from infra.faust_runtime import create_app, deliver_all, finish_batch, retry_forever
 from pricing.pricebook import PriceBook
-from schemas.records import Alert, Decision, MeteredBatch, MeteredEvent, RejectedEvent, RejectReason
+from schemas.records import Alert, Decision, MeteredBatch, MeteredEvent, RejectReason
 from schemas.topics import Topics
 from stream_processors.account_store import AccountStore
 from stream_processors.dedup_warmup import warm_dedup
@@ -31,14 +30,6 @@ from stream_processors.partitioning import partition_of
 from stream_processors.settings import ProcessorSettings
 
 log = structlog.get_logger(__name__)
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _meta(message: Any) -> RecordMeta:
-    return RecordMeta(message.topic, message.partition, message.offset,
-                      datetime.fromtimestamp(message.timestamp, UTC))
 
 
 def build_processor(bootstrap: str, partitions: int, topics: Topics,
@@ -60,25 +51,9 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     async def _reload_on_rebalance(*_: Any, **__: Any) -> None:
         store.mark_stale()
 
-    rules = rules_for(rate_book)
-    policy = Policy(settings.allowed_lateness, settings.max_future)
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
-
-    def decide(message: Any) -> Outcome:
-        raw = message.value if isinstance(message.value, bytes) else b""
-        try:
-            meta = _meta(message)
-        except (ValueError, OverflowError, OSError) as exc:  # e.g. a timestamp of year -1e8
-            meta = RecordMeta(message.topic, message.partition, message.offset, EPOCH)
-            return Outcome(rejected=reject(meta, RejectReason.INVALID_RECORD_TIMESTAMP,
-                                           f"record timestamp {message.timestamp!r}: {exc}",
-                                           raw))
-        try:
-            return process_record(raw, meta, message.key, store.get, rules, policy, dedup,
-                                  limits)
-        except Exception as exc:  # a bug must not drop the event silently
-            log.exception("processing_error", partition=meta.partition, offset=meta.offset)
-            return Outcome(rejected=reject(meta, RejectReason.PROCESSING_ERROR, repr(exc), raw))
+    core = Core(store, rules_for(rate_book), Policy(settings.allowed_lateness,
+                                                    settings.max_future), dedup, limits)
 
     @app.agent(events, concurrency=1)
     async def process(stream: Any) -> None:  # a faust Stream of raw bytes
@@ -105,40 +80,27 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                       for d in decision_list]
 
     async def handle(batch: list[Any]) -> None:
-        groups: dict[int, list[MeteredEvent]] = defaultdict(list)
-        bounds: dict[int, list[int]] = {}
-        stamps: dict[int, float] = {}
-        rejections: list[RejectedEvent] = []
-        state_writes: dict[str, AccountState] = {}
-        alert_list: list[Alert] = []
-        decision_list: list[Decision] = []
-        for event in batch:
-            message = event.message
-            outcome = decide(message)
-            b = bounds.setdefault(message.partition, [message.offset, message.offset])
-            b[0], b[1] = min(b[0], message.offset), max(b[1], message.offset)
-            stamps[message.partition] = max(stamps.get(message.partition, 0.0),
-                                            message.timestamp or 0.0)
-            if outcome.metered is not None:
-                groups[message.partition].append(outcome.metered)
-            if outcome.rejected is not None:
-                rejections.append(outcome.rejected)
-            if outcome.state_changed and outcome.state is not None:
-                account = outcome.state_account
-                store.put(account, outcome.state)
-                state_writes[account] = outcome.state
-            alert_list += outcome.alerts
-            decision_list += outcome.decisions
+        out = core.decide_batch(
+            RawRecord(m.topic, m.partition, m.offset, m.timestamp or 0.0, m.key,
+                      m.value if isinstance(m.value, bytes) else b"")
+            for m in (event.message for event in batch))
+        for meta, error in out.limits_errors:
+            log.error("limits_error", partition=meta.partition, offset=meta.offset,
+                      error=error)
+        for r in out.rejected:
+            if r.reason is RejectReason.PROCESSING_ERROR:
+                log.error("processing_error", partition=r.partition, offset=r.offset,
+                          detail=r.detail)
         sends: list[Send] = []
-        for partition, (first, last) in bounds.items():
+        for partition, span in out.partitions.items():
             sends += [(metered, str(partition).encode(), blob) for blob in split_batch(
-                topics.events, partition, first, last, groups.get(partition, []),
-                _stamp(stamps[partition]))]
+                topics.events, partition, span.first, span.last, span.metered,
+                _stamp(span.max_timestamp))]
         sends += [(accounts_topic, account.encode(), state.model_dump_json().encode())
-                  for account, state in state_writes.items()]
+                  for account, state in out.states.items()]
         sends += [(rejected, r.account.encode() or None, r.model_dump_json().encode())
-                  for r in rejections]
-        sends += outputs(alert_list, decision_list)
+                  for r in out.rejected]
+        sends += outputs(out.alerts, out.decisions)
         await deliver_all("process", sends, lambda: app.should_stop)
 
     if limits is not None:
