@@ -99,6 +99,8 @@ class AccountPlans:
     anchor: date | None = None
     changes: list[PlanInterval] = field(default_factory=list)
     cancellations: dict[str, datetime] = field(default_factory=dict)
+    plan_set: set[tuple[str, datetime]] = field(default_factory=set)
+    """(product, start) of the intervals that set a plan (subscription, plan change)."""
 
     def timeline(self) -> PlanTimeline:
         anchor = self.anchor or date(1970, 1, 1)
@@ -109,13 +111,26 @@ class AccountPlans:
         return max(before, key=lambda c: c.start) if before else None
 
     def switch(self, product: str, at: datetime, **update: object) -> PlanInterval | None:
-        """A new interval from `at` copying the one in force, with `update` applied."""
+        """A new interval from `at` copying the one in force, with `update` applied.
+
+        A plan switched at `at` also holds in the later intervals that only changed
+        something else (a settings change, a seat reading: they copied the plan in force
+        when they were read), up to the next interval that sets a plan itself: an upgrade
+        decided mid-cycle is not undone by a policy change recorded after it."""
         now = self.current(product, at)
         if now is None:
             return None
         new = replace(now, start=at, end=None, **update)  # type: ignore[arg-type]
         self.changes = [c for c in self.changes if not (c.product == product and c.start == at)]
         self.changes.append(new)
+        if "plan" in update:
+            self.plan_set.add((product, at))
+            later = sorted((c for c in self.changes if c.product == product and c.start > at),
+                           key=lambda c: c.start)
+            for c in later:
+                if (product, c.start) in self.plan_set:
+                    break
+                self.changes[self.changes.index(c)] = replace(c, plan=new.plan)
         return new
 
     def apply(self, book: PriceBook, event: MeteredEvent) -> str | None:
@@ -139,6 +154,7 @@ class AccountPlans:
                 anchor = None
             self.cancellations.pop(product, None)
             self.changes.append(PlanInterval(product, plan, at, anchor=anchor))
+            self.plan_set.add((product, at))
         elif event.type == "account.plan_change_requested":
             start = at
             if data.get("effective", "next_cycle") == "next_cycle":
