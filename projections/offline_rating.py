@@ -192,16 +192,20 @@ class AccountRater:
             if interval is None or not spec.plan(interval.plan).seat_price:
                 continue
             cycle = cycle_for(self.book, self.plans.timeline(), spec.id, event.time)
-            if cycle is None or seats == interval.seats:
+            if cycle is None:
                 continue
-            if seats < interval.seats:
+            pending = next((c for c in self.plans.changes
+                            if c.product == spec.id and c.start == cycle.end), None)
+            if seats > interval.seats:
+                invoice = seat_addition_invoice(self.book, self.account, spec.id,
+                                                interval.plan, interval.term,
+                                                seats - interval.seats, event.time, cycle)
+                self.emit(event.time, invoice_record(invoice))
+                self.plans.switch(spec.id, event.time, seats=seats)
+            # the seats at the cycle's end are the next cycle's: a reduction waits for the
+            # renewal, and a later reading (back up, or more) replaces a pending one
+            if seats < interval.seats or (pending is not None and pending.seats != seats):
                 self.plans.switch(spec.id, cycle.end, seats=seats)
-                continue
-            invoice = seat_addition_invoice(self.book, self.account, spec.id, interval.plan,
-                                            interval.term, seats - interval.seats, event.time,
-                                            cycle)
-            self.emit(event.time, invoice_record(invoice))
-            self.plans.switch(spec.id, event.time, seats=seats)
 
     def _next_cycle(self, done: set[tuple[str, Cycle]]) -> Cycle | None:
         timeline = self.plans.timeline()

@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.accounts import AccountState
+from core.batch import Core, DictStore
 from core.derive import rules_for
 from core.limits import LimitsContext
-from core.process import Deduplicator, Outcome, Policy, process_record
+from core.process import Deduplicator, Outcome, Policy
 from core.validate import RecordMeta
 from pricing.pricebook_loader import load_pricebook
 
@@ -27,15 +28,24 @@ def meta(offset: int = 0, received: str = "2026-03-10T12:00:01Z") -> RecordMeta:
 
 
 class Harness:
-    """Feeds records through process_record with a dict-backed account store."""
+    """Feeds records through the decision core (`core.batch.Core`) with a dict store."""
 
     def __init__(self, policy: Policy | None = None, dedup: bool = True,
                  limits: LimitsContext | None = None) -> None:
-        self.states: dict[str, AccountState] = {}
-        self.limits = limits
+        self.store = DictStore()
+        self.states: dict[str, AccountState] = self.store.states
         self.policy = policy or Policy()
         self.dedup = Deduplicator() if dedup else None
+        self.core = Core(self.store, RULES, self.policy, self.dedup, limits)
         self.offset = 0
+
+    @property
+    def limits(self) -> LimitsContext | None:
+        return self.core.limits
+
+    @limits.setter
+    def limits(self, value: LimitsContext | None) -> None:
+        self.core.limits = value
 
     def feed(self, raw: bytes, received: str = "2026-03-10T12:00:01Z",
              key: bytes | None = None, offset: int | None = None) -> Outcome:
@@ -43,11 +53,7 @@ class Harness:
             offset = self.offset
             self.offset += 1
         doc_key = key if key is not None else _subject(raw)
-        out = process_record(raw, meta(offset, received), doc_key, self.states.get, RULES,
-                             self.policy, self.dedup, self.limits)
-        if out.state_changed and out.state is not None:
-            self.states[out.state_account] = out.state
-        return out
+        return self.core.decide(raw, meta(offset, received), doc_key)
 
     def subscribe(self, account: str = "acc", time: str = "2026-01-31T00:00:00Z",
                   anchor: str | None = None) -> Outcome:
