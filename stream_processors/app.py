@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import faust
@@ -19,6 +18,7 @@ from core.batch import Core, RawRecord
 from core.derive import rules_for
 from core.limits import limits_context, tick
 from core.process import Deduplicator, Policy
+from infra.bulk_consumer import BulkConsumer
 from infra.clock import Clock
 from infra.faust_runtime import create_app, deliver_all, finish_batch, retry_forever
 from pricing.pricebook import PriceBook
@@ -36,8 +36,9 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                     settings: ProcessorSettings, rate_book: PriceBook,
                     clock: Clock) -> faust.App:
     """`rate_book`: the price book whose SMS credit-rate table the stream applies."""
-    app = create_app(settings.app_id, bootstrap, partitions)
-    events = app.topic(topics.events, partitions=partitions)
+    # the faust app (lifecycle, timers, outputs) has a group of its own: the events topic is
+    # read by the bulk consumer in the group `settings.app_id` (aiokafka's assignor)
+    app = create_app(f"{settings.app_id}-app", bootstrap, partitions)
     metered = app.topic(topics.metered, partitions=partitions)
     rejected = app.topic(topics.rejected, partitions=partitions)
     accounts_topic = app.topic(topics.accounts, partitions=partitions)
@@ -45,20 +46,9 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     decisions = app.topic(topics.decisions, partitions=partitions)
     store = AccountStore(bootstrap, topics.accounts)
     limits = limits_context(rate_book) if settings.limits else None
-    lock = asyncio.Lock()  # batches and clock ticks take turns with the account states
-
-    @app.on_partitions_assigned.connect
-    async def _reload_on_rebalance(*_: Any, **__: Any) -> None:
-        store.mark_stale()
-
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
     core = Core(store, rules_for(rate_book), Policy(settings.allowed_lateness,
                                                     settings.max_future), dedup, limits)
-
-    @app.agent(events, concurrency=1)
-    async def process(stream: Any) -> None:  # a faust Stream of raw bytes
-        async for batch in stream.take_events(settings.batch_max, settings.batch_within_s):
-            await finish_batch("process", partial(locked, handle, batch))
 
     def reload() -> None:
         store.load()
@@ -66,12 +56,23 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
             warm_dedup(bootstrap, topics.metered, dedup,
                        max(1, settings.dedup_window // 500 // partitions))
 
-    async def locked(fn: Any, *args: Any) -> None:
-        async with lock:
-            if store.stale:
-                await retry_forever("load_accounts", lambda: asyncio.to_thread(reload),
-                                    lambda: app.should_stop)
-            await fn(*args)
+    async def fresh_states() -> None:
+        """Before a batch or a tick: the account states, reloaded after a rebalance."""
+        if store.stale:
+            await retry_forever("load_accounts", lambda: asyncio.to_thread(reload),
+                                lambda: app.should_stop)
+
+    async def handle_records(records: list[Any]) -> None:  # under bulk.lock
+        await fresh_states()
+        await handle(records)
+
+    bulk = BulkConsumer(bootstrap, topics.events, settings.app_id, handle_records,
+                        max_records=settings.batch_max, within_s=settings.batch_within_s,
+                        session_timeout_s=10.0, on_assigned=lambda _: store.mark_stale())
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def consume_events() -> None:
+        await bulk.run()
 
     def outputs(alert_list: list[Alert], decision_list: list[Decision]) -> list[Send]:
         out: list[Send] = [(alerts, a.account.encode(), a.model_dump_json().encode())
@@ -81,9 +82,9 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
 
     async def handle(batch: list[Any]) -> None:
         out = core.decide_batch(
-            RawRecord(m.topic, m.partition, m.offset, m.timestamp or 0.0, m.key,
+            RawRecord(m.topic, m.partition, m.offset, (m.timestamp or 0) / 1000, m.key,
                       m.value if isinstance(m.value, bytes) else b"")
-            for m in (event.message for event in batch))
+            for m in batch)  # aiokafka records: timestamps in milliseconds
         for meta, error in out.limits_errors:
             log.error("limits_error", partition=meta.partition, offset=meta.offset,
                       error=error)
@@ -109,11 +110,12 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
         @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]
         async def clock_tick() -> None:
             """Time passing: cycle roll-over and auto-downgrades of this worker's accounts."""
-            await finish_batch("clock_tick", partial(locked, on_tick))
+            async with bulk.lock:
+                await finish_batch("clock_tick", on_tick)
 
         async def on_tick() -> None:
-            mine = {tp.partition for tp in app.consumer.assignment()
-                    if tp.topic == topics.events}
+            await fresh_states()
+            mine = set(bulk.partitions)
             now = clock.now()
             log.debug("clock.tick", now=now.isoformat(), partitions=sorted(mine))
             sends: list[Send] = []
