@@ -19,8 +19,9 @@ from core.derive import rules_for
 from core.limits import limits_context, tick
 from core.process import Deduplicator, Policy
 from infra.bulk_consumer import BulkConsumer
+from infra.bulk_producer import BulkProducer, Output
 from infra.clock import Clock
-from infra.faust_runtime import create_app, deliver_all, finish_batch, retry_forever
+from infra.faust_runtime import create_app, finish_batch, retry_forever
 from pricing.pricebook import PriceBook
 from schemas.records import Alert, Decision, MeteredBatch, MeteredEvent, RejectReason
 from schemas.topics import Topics
@@ -39,11 +40,9 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     # the faust app (lifecycle, timers, outputs) has a group of its own: the events topic is
     # read by the bulk consumer in the group `settings.app_id` (aiokafka's assignor)
     app = create_app(f"{settings.app_id}-app", bootstrap, partitions)
-    metered = app.topic(topics.metered, partitions=partitions)
-    rejected = app.topic(topics.rejected, partitions=partitions)
-    accounts_topic = app.topic(topics.accounts, partitions=partitions)
-    alerts = app.topic(topics.alerts, partitions=partitions)
-    decisions = app.topic(topics.decisions, partitions=partitions)
+    metered, rejected, accounts_topic = topics.metered, topics.rejected, topics.accounts
+    alerts, decisions = topics.alerts, topics.decisions
+    producer = BulkProducer(bootstrap)
     store = AccountStore(bootstrap, topics.accounts)
     limits = limits_context(rate_book) if settings.limits else None
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
@@ -72,7 +71,11 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
 
     @app.task  # type: ignore[untyped-decorator]
     async def consume_events() -> None:
-        await bulk.run()
+        await producer.start()
+        try:
+            await bulk.run()
+        finally:
+            await producer.stop()
 
     def outputs(alert_list: list[Alert], decision_list: list[Decision]) -> list[Send]:
         out: list[Send] = [(alerts, a.account.encode(), a.model_dump_json().encode())
@@ -102,7 +105,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
         sends += [(rejected, r.account.encode() or None, r.model_dump_json().encode())
                   for r in out.rejected]
         sends += outputs(out.alerts, out.decisions)
-        await deliver_all("process", sends, lambda: app.should_stop)
+        await producer.deliver_all("process", sends, lambda: app.should_stop)
 
     if limits is not None:
         ctx = limits
@@ -129,12 +132,12 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                                   out.state.model_dump_json().encode()))
                     sends += outputs(out.alerts, out.decisions)
             if sends:
-                await deliver_all("clock_tick", sends, lambda: app.should_stop)
+                await producer.deliver_all("clock_tick", sends, lambda: app.should_stop)
 
     return app
 
 
-Send = tuple[faust.TopicT, bytes | None, bytes]
+Send = Output
 
 
 def _stamp(seconds: float) -> datetime | None:

@@ -16,7 +16,7 @@ class ProcessorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="METERING_")
 
     app_id: str = "metering-processor"
-    batch_max: int = Field(2000, ge=1, le=100_000)
+    batch_max: int = Field(10_000, ge=1, le=100_000)
     batch_within_s: float = Field(0.05, gt=0)
     allowed_lateness_h: float = Field(24.0, ge=0)
     max_future_s: float = Field(300.0, ge=0)
