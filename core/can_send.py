@@ -23,12 +23,13 @@ from core.limits import ZERO, LimitsContext, LiveRun, watched_products
 from pricing.limits import decide_at_limit
 from pricing.pricebook import LimitPolicy
 
+SendAction = Literal["allow", "block", "upgrade", "flex"]
 
 class CanSendAnswer(BaseModel):
     account: str
     product: str
     count: int
-    action: Literal["allow", "block", "upgrade", "flex"]
+    action: SendAction
     allowed: bool
     """True when the send goes through (allow, or the policy upgrades / buys capacity)."""
     reason: str = ""
@@ -45,7 +46,7 @@ class CanSendAnswer(BaseModel):
 
 def can_send(state: AccountState | None, account: str, product: str, count: int,
              ctx: LimitsContext, at: datetime) -> CanSendAnswer:
-    def answer(action: Literal["allow", "block", "upgrade", "flex"], reason: str,
+    def answer(action: SendAction, reason: str,
                **more: object) -> CanSendAnswer:
         return CanSendAnswer(account=account, product=product, count=count, action=action,
                              allowed=action != "block", reason=reason,
@@ -72,5 +73,6 @@ def can_send(state: AccountState | None, account: str, product: str, count: int,
             return answer("allow", "within_limit", **common)
         d = decide_at_limit(book, pid, plan.id, cast(LimitPolicy, pp.limit_policy), used,
                             used + count, earlier=run.flexed(pid), at=at)
-        return answer(d.action, d.reason, target_plan=d.target_plan, cost=d.cost, **common)
+        action = cast(SendAction, d.action)  # decide_at_limit never answers "downgrade"
+        return answer(action, d.reason, target_plan=d.target_plan, cost=d.cost, **common)
     return answer("block", "not_subscribed")

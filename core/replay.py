@@ -13,8 +13,12 @@ stream applies when they arrive; offline they are not in the log, so the replay 
 each before the first event at or after its effective time. Applied twice (the pipeline's
 log has them too) they change nothing: the plan is already the target.
 
-Not replayed: the clock's ticks (the live auto-downgrade notice, the roll-over of a cycle
-with no event); billing prices neither.
+The clock is replayed too: the worker looks at it every `METERING_TICK_S` and, from 24
+hours before a cycle's end, schedules the auto-downgrade (`core.limits.tick`); the replay
+looks at exactly 24 hours before each cycle's end, before the first event at or after that
+moment and up to `until`. (Live, the look comes up to one tick later: an active-profile
+change inside that window can make the live notice and the bill differ; the bill follows
+the replay.)
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from datetime import datetime
 from pydantic import BaseModel, ValidationError
 
 from core.accounts import AccountState, apply_account_event
-from core.limits import LimitsContext
+from core.limits import DOWNGRADE_NOTICE, LimitsContext, tick
 from core.process import live_step
 from schemas.events import ACCOUNT_TYPES, EVENT_DATA, AccountPlanChangeRequested
 from schemas.records import Decision, MeteredEvent
@@ -50,13 +54,19 @@ def _data(event: MeteredEvent) -> BaseModel | None:
 
 
 def replay_decisions(events: Iterable[MeteredEvent], limits: LimitsContext,
-                     injected: Sequence[InjectedChange] = ()) -> list[Decision]:
-    """Every decision the live limits take over `events` (one account's accepted log)."""
+                     injected: Sequence[InjectedChange] = (),
+                     until: datetime | None = None) -> list[Decision]:
+    """Every decision the live limits take over `events` (one account's accepted log),
+    with the clock's look at each cycle 24 hours before its end (`tick`) up to `until`."""
     ordered = sorted(events, key=lambda e: (e.partition, e.offset))
     pending = sorted(injected, key=lambda c: c.at)
     state: AccountState | None = None
+    account = ordered[0].account if ordered else ""
+    clock = _Clock(account, limits)
     out: list[Decision] = []
     for event in ordered:
+        if state is not None:
+            state = clock.up_to(state, event.time, out)
         while pending and state is not None and pending[0].at <= event.time:
             change = pending.pop(0)
             state = _inject(state, change, limits, event)
@@ -79,7 +89,32 @@ def replay_decisions(events: Iterable[MeteredEvent], limits: LimitsContext,
         if live.changed:
             state = live.state
         out += live.decisions
+    if state is not None and until is not None:
+        clock.up_to(state, until, out)
     return out
+
+
+class _Clock:
+    """The worker's clock, replayed: a look at each live cycle 24 hours before its end
+    (the moment from which the auto-downgrade is scheduled), in order, up to a time."""
+
+    def __init__(self, account: str, limits: LimitsContext) -> None:
+        self.account, self.limits = account, limits
+        self.looked: set[datetime] = set()
+
+    def up_to(self, state: AccountState, t: datetime, out: list[Decision]) -> AccountState:
+        if state.live is None:
+            return state
+        cycle = state.cycle_for(state.live.start)
+        while cycle.end - DOWNGRADE_NOTICE <= t:
+            if cycle.start not in self.looked:
+                self.looked.add(cycle.start)
+                result = tick(state, self.account, self.limits, cycle.end - DOWNGRADE_NOTICE)
+                if result.changed:
+                    state = result.state
+                out += result.decisions
+            cycle = state.cycle_for(cycle.end)
+        return state
 
 
 def _inject(state: AccountState, change: InjectedChange, limits: LimitsContext,

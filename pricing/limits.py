@@ -25,7 +25,9 @@ from pricing.invoice import Invoice, InvoiceLine
 from pricing.money import ZERO, cents, rate
 from pricing.pricebook import Allowance, LimitPolicy, Plan, PriceBook, Product
 
-Action = Literal["allow", "block", "upgrade", "flex"]
+Action = Literal["allow", "block", "upgrade", "flex", "downgrade"]
+"""`downgrade`: an auto-downgrade the live limits scheduled (target_plan, from the next
+cycle); only ever passed in, never returned by `decide_at_limit`."""
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,13 @@ def cycle_consequences(
     aggregates: CycleAggregates,
     cycle: Cycle,
     decisions: Sequence[LimitDecision] = (),
+    downgrades_decided: bool = False,
 ) -> list[PlanChange]:
-    """Plan changes the cycle's measurements cause, effective at the cycle's end."""
+    """Plan changes the cycle's measurements cause, effective at the cycle's end.
+
+    `downgrades_decided`: the auto-downgrade was decided live (the decision core's clock,
+    24 hours before the end) and comes in `decisions` as a `downgrade`; it is not decided
+    again here."""
     plan = product.plan(interval.plan)
     rank = product.rank(plan.id)
     upgraded = any(d.product == product.id and d.action == "upgrade" for d in decisions)
@@ -89,6 +94,11 @@ def cycle_consequences(
         if target.id != plan.id:
             return change(target, "follow_meter")
     meter = product.auto_downgrade_meter
+    if downgrades_decided:
+        chosen = [d for d in decisions if d.product == product.id and d.action == "downgrade"
+                  and d.target_plan and product.rank(d.target_plan) < rank]
+        return change(product.plan(chosen[-1].target_plan or ""), "auto_downgrade") \
+            if chosen else []
     wants_downgrade = interval.policy == "flex" and interval.auto_downgrade and not upgraded
     if meter is not None and wants_downgrade:
         value = aggregates.value(product.id, meter)

@@ -60,6 +60,7 @@ def rate_cycle(
     *,
     products: Iterable[str] | None = None,
     credit_balance: Decimal = ZERO,
+    downgrades_decided: bool = False,
 ) -> RatingResult:
     """The invoice at the end of `cycle` and the plan changes it causes.
 
@@ -80,7 +81,8 @@ def rate_cycle(
         consequences: list[PlanChange] = []
         last = intervals[-1]
         if last.end is None or last.end >= cycle.end:
-            consequences = cycle_consequences(product, last, aggregates, cycle, mine)
+            consequences = cycle_consequences(product, last, aggregates, cycle, mine,
+                                              downgrades_decided)
         changes += consequences
         lines += _next_fees(book, timeline, product, cycle, consequences)
     subtotal = sum((line.amount for line in lines), ZERO)

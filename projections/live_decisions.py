@@ -12,6 +12,7 @@ plan the stream enforces is the plan billed, and every charge it decided is invo
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import cast
 
 from core.limits import LimitsContext
@@ -22,8 +23,9 @@ from pricing.pricebook import PriceBook
 from schemas.records import Decision, MeteredEvent
 
 ACTIONS: dict[str, str] = {"flex.purchased": "flex", "plan.upgraded": "upgrade",
-                           "sending.blocked": "block"}
-"""Decision kinds that billing reads (the others change no money)."""
+                           "sending.blocked": "block", "downgrade.scheduled": "downgrade"}
+"""Decision kinds that billing reads (the others change no money); a
+`downgrade.cancelled` removes the scheduled downgrade it follows."""
 
 
 class OneBook(Mapping[str, PriceBook]):
@@ -60,8 +62,8 @@ class AccountDecisions:
     """The core's decisions over one account's log, replayed once per set of injected
     changes (a close that changes a plan adds one)."""
 
-    def __init__(self, limits: LimitsContext) -> None:
-        self.limits = limits
+    def __init__(self, limits: LimitsContext, until: datetime) -> None:
+        self.limits, self.until = limits, until
         self.injected: list[InjectedChange] = []
         self._cache: tuple[int, list[Decision]] | None = None
 
@@ -69,10 +71,18 @@ class AccountDecisions:
         self.injected.append(change)
 
     def of_cycle(self, log: list[MeteredEvent], cycle: Cycle, product: str,
-                 meter: str) -> list[LimitDecision]:
+                 meter: str | None) -> list[LimitDecision]:
+        """The product's priced decisions in `cycle`: those on its send-limit `meter`
+        (flex, upgrade, block) and its auto-downgrade unless cancelled later."""
         if self._cache is None or self._cache[0] != len(self.injected):
-            self._cache = (len(self.injected),
-                           replay_decisions(log, self.limits, self.injected))
-        return [limit_decision(d) for d in self._cache[1]
-                if d.kind in ACTIONS and d.product == product and d.meter == meter and
-                cycle.contains(d.at)]
+            self._cache = (len(self.injected), replay_decisions(
+                log, self.limits, self.injected, self.until))
+        out: list[LimitDecision] = []
+        for d in self._cache[1]:
+            if d.product != product or not cycle.contains(d.at):
+                continue
+            if d.kind == "downgrade.cancelled":
+                out = [x for x in out if x.action != "downgrade"]
+            elif d.kind == "downgrade.scheduled" or (d.kind in ACTIONS and d.meter == meter):
+                out.append(limit_decision(d))
+        return out

@@ -137,7 +137,7 @@ class AccountRater:
         self.book, self.account, self.events, self.until = book, account, events, until
         self.plans = AccountPlans(account)
         self.records: list[tuple[datetime, int, Record]] = []
-        self.live = AccountDecisions(limits_for(book))
+        self.live = AccountDecisions(limits_for(book), until)
         self.problems: list[str] = []
 
     def emit(self, at: datetime, record: Record) -> None:
@@ -228,7 +228,7 @@ class AccountRater:
         decisions = self._decisions(source, cycle, products, rows)
         aggregates = cycle_aggregates(rows, self.account, cycle, products)
         result = rate_cycle(self.book, self.plans.timeline(), cycle, aggregates, decisions,
-                            products=products)
+                            products=products, downgrades_decided=True)
         record = invoice_record(result.invoice)
         measured = aggregates.values.get(products[0], {}) if products else {}
         record["usage"] = {m: _num(v) for m, v in sorted(measured.items())
@@ -254,11 +254,16 @@ class AccountRater:
         limits = [plan_limit(spec.plan(c.plan), meter) for c in in_force]
         return all(limit is not None and total <= limit for limit in limits)
 
-    def _may_decide(self, product: str, meter: str, cycle: Cycle,
+    def _may_decide(self, product: str, meter: str | None, cycle: Cycle,
                     rows: AggregateRows) -> bool:
-        """Whether a limit decision can lie in the cycle: a scheduled send, or a total
-        above the smallest limit of a plan in force (sums never shrink: otherwise every
-        event of the cycle was allowed)."""
+        """Whether a live decision can lie in the cycle: an auto-downgrade setting, a
+        scheduled send, or a total above the smallest limit of a plan in force (sums never
+        shrink: otherwise every event of the cycle was allowed)."""
+        if any(c.product == product and c.policy == "flex" and c.auto_downgrade and
+               c.start < cycle.end for c in self.plans.changes):
+            return True
+        if meter is None:
+            return False
         scheduled = any(e.type == "send.scheduled" and cycle.contains(e.time) and
                         e.data.get("product") == product for e in self.events)
         return scheduled or not self._within_limits(product, meter, cycle, rows)
@@ -268,12 +273,16 @@ class AccountRater:
         """The core's decisions of the cycle (replayed from the log), priced."""
         decisions: list[LimitDecision] = []
         for product in products:
-            meter = self.book.product(product).send_limit_meter
-            if meter is None or not self._may_decide(product, meter, cycle, rows):
+            spec = self.book.product(product)
+            meter = spec.send_limit_meter
+            if (meter is None and spec.auto_downgrade_meter is None) or \
+                    not self._may_decide(product, meter, cycle, rows):
                 continue
             mine = self.live.of_cycle(source.account_log(self.account), cycle, product,
                                       meter)
             for d in mine:
+                if d.action == "downgrade":
+                    continue  # a plan consequence of the close (rate_cycle reports it)
                 self.emit(d.at or cycle.start, decision_record(self.account, d))
                 invoice = decision_invoice(self.book, self.account, d, cycle)
                 if invoice is not None:

@@ -15,7 +15,7 @@ import pytest
 
 from core.batch import Core, DictStore, RawRecord
 from core.derive import rules_for
-from core.limits import LimitsContext, limits_context
+from core.limits import LimitsContext, limits_context, tick
 from core.process import Deduplicator, Policy
 from pricing.pricebook_loader import load_pricebook
 from projections.offline_log import read_log
@@ -160,3 +160,36 @@ def test_the_batch_entry_point_decides_as_record_by_record(policy: str) -> None:
     assert whole.decisions == [d for b in singles for d in b.decisions]
     assert whole.alerts == [a for b in singles for a in b.alerts]
     assert whole.metered == [e for b in singles for e in b.metered]
+
+
+def test_the_auto_downgrade_billed_is_the_one_the_core_scheduled() -> None:
+    """flex + auto_downgrade on email-10k: 24 hours before the end the core schedules the
+    lowest paid tier covering the active profiles then (6,000: email-7k); profiles removed
+    in the last hours do not make the bill choose another plan (email-5k at the end)."""
+    log = [ev("s1", "account.subscribed", "2025-03-01T00:00:00Z",
+              {"product": "email", "plan": "email-10k"}),
+           ev("p1", "account.settings_changed", "2025-03-01T00:00:00Z",
+              {"product": "email", "limit_policy": "flex", "auto_downgrade": True})]
+    log += [ev(f"a{n}", "profile.added", "2025-03-10T00:00:00Z",
+               {"profile_id": f"p{n}", "emailable": True}) for n in range(6_000)]
+    log += [ev(f"r{n}", "profile.removed", "2025-03-31T20:00:00Z",
+               {"profile_id": f"p{n}", "emailable": True}) for n in range(5_500)]
+    log.append(ev("e1", "email.sent", "2025-04-02T09:00:00Z", {"count": 1}))
+    c = core()
+    rs = records(log)
+    notice = datetime(2025, 3, 31, tzinfo=UTC)  # the worker's clock, 24 h before the end
+    before_notice = [r for r in rs if r.timestamp - 1 < notice.timestamp()]
+    c.decide_batch(before_notice)
+    state = c.states.get("acme")
+    assert state is not None
+    ticked = tick(state, "acme", limits_context(BOOK), notice)
+    c.states.put("acme", ticked.state)
+    scheduled, = (d for d in ticked.decisions if d.kind == "downgrade.scheduled")
+    assert scheduled.target_plan == "email-7k"
+    c.decide_batch(rs[len(before_notice):])
+    final = c.states.get("acme")
+    assert final is not None and final.products["email"].plan == "email-7k"  # enforced
+    billed = bill(log, "2025-04-05T00:00:00+00:00")
+    march = next(r for r in billed if r["record"] == "invoice" and r["kind"] == "cycle")
+    assert [(ln["plan"], ln["amount"]) for ln in march["lines"] if ln["kind"] == "base_fee"] \
+        == [("email-7k", "7000.00")]
