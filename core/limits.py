@@ -428,6 +428,19 @@ def apply_usage(state: AccountState, event: MeteredEvent, ctx: LimitsContext,
     return run.finish()
 
 
+def roll_to(state: AccountState, account: str, ctx: LimitsContext,
+            at: datetime) -> LimitsOutcome:
+    """The live cycle rolled over to the one holding `at` (pending plan changes applied,
+    blocks and flex ended), before an account event of that cycle is applied: a plan
+    change requested in the new cycle must not replace the one pending from the old."""
+    if not watches(state, ctx) or (state.live is not None and
+                                   state.cycle_for(at).start <= state.live.start):
+        return LimitsOutcome(state)  # (no live cycle yet: this event's cycle becomes it)
+    run = LiveRun(state, account, ctx, at, state.last_offset)
+    run.roll(state.cycle_for(at))
+    return run.finish()
+
+
 def account_changed(before: AccountState | None, after: AccountState, account: str,
                     ctx: LimitsContext, at: datetime, offset: int) -> LimitsOutcome:
     """Consequences of an applied account event: an upgrade (or a plan change effective

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from core.accounts import AccountState, apply_account_event
+from core.accounts import AccountData, AccountState, apply_account_event
 from core.derive import DeriveRules, derive
 from core.limits import (
     LimitsContext,
     LimitsOutcome,
     account_changed,
     apply_usage,
+    roll_to,
     scheduled_send,
 )
 from core.validate import RecordMeta, decode, reject
@@ -122,8 +123,10 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
                         f"{meta.timestamp.isoformat()}")
     state = before = states(event.subject)
     changed: AccountState | None = None
+    rolled: LimitsOutcome | None = None
     if event.type in ACCOUNT_TYPES:
-        after = apply_account_event(state, data, event.time, meta.offset)  # type: ignore[arg-type]
+        before, after, rolled = account_step(
+            state, data, event.subject, event.time, meta.offset, limits)  # type: ignore[arg-type]
         if after is not state:
             changed = state = after
     if state is None or meta.offset < state.subscribed_offset:
@@ -144,12 +147,26 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
         if live.changed:
             changed = live.state
     if changed is not None:  # an account event: its state is stored whatever else happens
+        rolled_decisions = rolled.decisions if rolled is not None else []
         return Outcome(metered=outcome.metered, state=changed, state_changed=True,
                        state_account=event.subject, alerts=tuple(live.alerts),
-                       decisions=tuple(live.decisions), limits_error=error)
+                       decisions=(*rolled_decisions, *live.decisions), limits_error=error)
     if error is not None:
         return Outcome(metered=outcome.metered, limits_error=error)
     return outcome
+
+
+def account_step(state: AccountState | None, data: AccountData, account: str, at: datetime,
+                 offset: int, limits: LimitsContext | None
+                 ) -> tuple[AccountState | None, AccountState | None, LimitsOutcome | None]:
+    """An account event applied to the stored state: (the state before it, rolled over to
+    the event's cycle first when the live limits run; the state after it; that roll-over's
+    outcome). The stream and the replay (`core.replay`) both take this step."""
+    rolled: LimitsOutcome | None = None
+    if limits is not None and state is not None:
+        rolled = roll_to(state, account, limits, at)
+        state = rolled.state
+    return state, apply_account_event(state, data, at, offset), rolled
 
 
 def live_step(before: AccountState | None, state: AccountState, account_event: bool,

@@ -29,9 +29,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
 
-from core.accounts import AccountState, apply_account_event
+from core.accounts import AccountState
 from core.limits import DOWNGRADE_NOTICE, LimitsContext, tick
-from core.process import live_step
+from core.process import account_step, live_step
 from schemas.events import ACCOUNT_TYPES, EVENT_DATA, AccountPlanChangeRequested
 from schemas.records import Decision, MeteredEvent
 
@@ -75,8 +75,10 @@ def replay_decisions(events: Iterable[MeteredEvent], limits: LimitsContext,
             continue
         before = state
         if event.type in ACCOUNT_TYPES:
-            after = apply_account_event(state, data, event.time,  # type: ignore[arg-type]
-                                        event.offset)
+            before, after, rolled = account_step(state, data, event.account,  # type: ignore[arg-type]
+                                                 event.time, event.offset, limits)
+            if rolled is not None:
+                out += rolled.decisions
             if after is None:
                 continue
             state = after

@@ -193,3 +193,25 @@ def test_the_auto_downgrade_billed_is_the_one_the_core_scheduled() -> None:
     march = next(r for r in billed if r["record"] == "invoice" and r["kind"] == "cycle")
     assert [(ln["plan"], ln["amount"]) for ln in march["lines"] if ln["kind"] == "base_fee"] \
         == [("email-7k", "7000.00")]
+
+
+def test_a_change_requested_at_the_start_of_a_cycle_does_not_replace_the_pending_one() -> None:
+    """Found by the property test: the first record of April is a plan change requested
+    for May; the stream used to roll into April after applying it, so April ran on the
+    May plan while April was billed on the plan requested in March."""
+    log = [SUBSCRIBE,
+           ev("r1", "account.plan_change_requested", "2025-03-10T00:00:00Z",
+              {"product": "email", "plan": "email-5k", "effective": "next_cycle"}),
+           ev("r2", "account.plan_change_requested", "2025-04-01T09:00:00Z",
+              {"product": "email", "plan": "email-10k", "effective": "next_cycle"}),
+           ev("e1", "email.sent", "2025-04-02T09:00:00Z", {"count": 1})]
+    c = core()
+    c.decide_batch(records(log))
+    state = c.states.get("acme")
+    assert state is not None and state.products["email"].plan == "email-5k"
+    assert state.products["email"].next_plan == "email-10k"
+    billed = bill(log, "2025-05-02T00:00:00+00:00")
+    fees = [(r["cycle_start"][:10], ln["plan"]) for r in billed
+            if r["record"] == "invoice" and r["kind"] == "cycle"
+            for ln in r["lines"] if ln["kind"] == "base_fee"]
+    assert fees == [("2025-03-01", "email-5k"), ("2025-04-01", "email-10k")]

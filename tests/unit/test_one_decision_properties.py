@@ -1,5 +1,6 @@
-"""Property: over random logs (policies, settings changes, requested plan changes, sends and
-scheduled sends), every decision the stream's core takes with a cost is invoiced exactly
+"""Property: over random logs (policies and auto-downgrade, settings changes, requested plan
+changes, sends, scheduled sends, profiles; the worker's clock looking 24 hours before each
+cycle's end), every decision the stream's core takes with a cost is invoiced exactly
 once by `metering rate`'s path, and each cycle is billed on the plan the stream enforces.
 """
 
@@ -28,12 +29,13 @@ def _iso(t: datetime) -> str:
 def logs(draw: st.DrawFn) -> list[bytes]:
     plan = draw(st.sampled_from(PAID))
     out = [ev("s", "account.subscribed", _iso(START), {"product": "email", "plan": plan}),
-           ev("p0", "account.settings_changed", _iso(START),
+           ev("set0", "account.settings_changed", _iso(START),
               {"product": "email", "limit_policy": draw(st.sampled_from(POLICIES))})]
     t = START
     for i in range(draw(st.integers(3, 25))):
         t += timedelta(hours=draw(st.integers(6, 120)))
-        kind = draw(st.sampled_from(["send"] * 6 + ["scheduled", "policy", "request"]))
+        kind = draw(st.sampled_from(["send"] * 6 + ["scheduled", "policy", "request",
+                                                     "profile"]))
         if kind == "send":
             out.append(ev(f"e{i}", "email.sent", _iso(t),
                           {"count": draw(st.integers(1, 40_000))}))
@@ -43,7 +45,11 @@ def logs(draw: st.DrawFn) -> list[bytes]:
         elif kind == "policy":
             out.append(ev(f"p{i}", "account.settings_changed", _iso(t),
                           {"product": "email",
-                           "limit_policy": draw(st.sampled_from(POLICIES))}))
+                           "limit_policy": draw(st.sampled_from(POLICIES)),
+                           "auto_downgrade": draw(st.booleans())}))
+        elif kind == "profile":
+            out.append(ev(f"f{i}", "profile.added", _iso(t),
+                          {"profile_id": f"f{i}", "emailable": True}))
         else:
             out.append(ev(f"r{i}", "account.plan_change_requested", _iso(t),
                           {"product": "email", "plan": draw(st.sampled_from(PAID)),
@@ -64,8 +70,20 @@ def test_every_live_charge_is_invoiced_once_on_the_plan_enforced(log: list[bytes
     ctx = limits_context(BOOK)
     charges: list[tuple[str, Decimal, datetime]] = []
     entering: dict[datetime, str] = {}  # cycle start -> the plan the stream enforces first
+    looked: set[datetime] = set()
     for record in records(log):
         state = c.states.get("acme")
+        while state is not None and state.live is not None and \
+                state.live.end - timedelta(hours=24) <= _record_time(record) and \
+                state.live.start not in looked:  # the worker's clock, 24 h before the end
+            looked.add(state.live.start)
+            ticked = tick(state, "acme", ctx, state.live.end - timedelta(hours=24))
+            state = ticked.state
+            c.states.put("acme", state)
+            charges += [(d.kind, d.cost, d.at) for d in ticked.decisions if d.cost]
+            if _record_time(record) >= state.live.end:
+                state = tick(state, "acme", ctx, state.live.end).state  # roll over
+                c.states.put("acme", state)
         if state is not None:  # the plan the cycle of this record starts with (rolled over)
             cycle = state.cycle_for(_record_time(record))
             if cycle.start not in entering:
