@@ -124,8 +124,9 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     state = before = states(event.subject)
     changed: AccountState | None = None
     rolled: LimitsOutcome | None = None
+    roll_error: str | None = None
     if event.type in ACCOUNT_TYPES:
-        before, after, rolled = account_step(
+        before, after, rolled, roll_error = account_step(
             state, data, event.subject, event.time, meta.offset, limits)  # type: ignore[arg-type]
         if after is not state:
             changed = state = after
@@ -137,7 +138,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
         return outcome
     if dedup is not None:
         dedup.remember(event.subject, event.source, event.id, meta.offset)
-    error: str | None = None
+    error: str | None = roll_error
     live = LimitsOutcome(state)
     if limits is not None:
         try:
@@ -158,15 +159,21 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
 
 def account_step(state: AccountState | None, data: AccountData, account: str, at: datetime,
                  offset: int, limits: LimitsContext | None
-                 ) -> tuple[AccountState | None, AccountState | None, LimitsOutcome | None]:
+                 ) -> tuple[AccountState | None, AccountState | None, LimitsOutcome | None,
+                            str | None]:
     """An account event applied to the stored state: (the state before it, rolled over to
     the event's cycle first when the live limits run; the state after it; that roll-over's
-    outcome). The stream and the replay (`core.replay`) both take this step."""
+    outcome; the roll-over's failure, if the limits failed: the event applies without it).
+    The stream and the replay (`core.replay`) both take this step."""
     rolled: LimitsOutcome | None = None
+    error: str | None = None
     if limits is not None and state is not None:
-        rolled = roll_to(state, account, limits, at)
-        state = rolled.state
-    return state, apply_account_event(state, data, at, offset), rolled
+        try:
+            rolled = roll_to(state, account, limits, at)
+            state = rolled.state
+        except Exception as exc:  # the limits failed: the account event still applies
+            error = f"{type(exc).__name__}: {exc}"[:500]
+    return state, apply_account_event(state, data, at, offset), rolled, error
 
 
 def live_step(before: AccountState | None, state: AccountState, account_event: bool,

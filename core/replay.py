@@ -75,7 +75,7 @@ def replay_decisions(events: Iterable[MeteredEvent], limits: LimitsContext,
             continue
         before = state
         if event.type in ACCOUNT_TYPES:
-            before, after, rolled = account_step(state, data, event.account,  # type: ignore[arg-type]
+            before, after, rolled, _ = account_step(state, data, event.account,  # type: ignore[arg-type]
                                                  event.time, event.offset, limits)
             if rolled is not None:
                 out += rolled.decisions

@@ -8,13 +8,11 @@ Per account, in time order:
 - a seat reading (`seats.full_time`) above the seats of a seat-priced product charges the
   added seats at once, prorated (`seat_addition_invoice`); a reduction applies from the
   next cycle (seats cannot be reduced before renewal);
-- limit decisions: for each rated cycle the usage of a product's send-limit meter is
-  replayed in (time, offset) order and `decide_at_limit` is asked whenever it grows,
-  under the policy in force — unless the cycle's total on that meter stays within the
-  smallest limit of every plan in force during the cycle (sums never shrink: no event
-  can then have crossed a limit, so every answer would be `allow`); flex and
-  upgrades are immediate invoices (an upgrade also switches the plan at once), and every
-  decision other than `allow` is reported as a `limit_decision` record;
+- limit decisions are the decision core's (`live_decisions.py`: the account's log
+  replayed through `core.replay`), read for a cycle that may hold one (`_may_decide`);
+  flex and upgrades are immediate invoices (an upgrade also switches the plan at once),
+  each is reported as a `limit_decision` record, and the auto-downgrade the core
+  scheduled is the close's plan consequence;
 - each cycle (the product's own cycle from `pricing.timeline.cycle_for`) is rated with
   `rate_cycle`, on aggregates regrouped into exactly that cycle with the view semantics;
   its plan consequences switch the plan at the cycle end and are reported. The cycle

@@ -1,8 +1,10 @@
-"""The stream-processor role: a faust app with one agent over the events topic.
+"""The stream-processor role: a faust app whose hot topic is read in bulk.
 
-The agent is short: take a batch, call the decision core once for it
-(`core.batch.Core.decide_batch`), emit metered batches (one message per input partition
-range), rejections, account states, alerts and decisions.
+faust runs the worker (lifecycle, the clock timer); the events topic is read by an aiokafka
+consumer in the group `METERING_APP_ID` (`infra.bulk_consumer`). Per fetched batch the
+loop is short: call the decision core once (`core.batch.Core.decide_batch`), emit metered
+batches (one message per input partition range), rejections, account states, alerts and
+decisions (`infra.bulk_producer`, all acknowledged), then the offsets are committed.
 """
 
 from __future__ import annotations
