@@ -11,8 +11,10 @@ Rebalances, explicitly: a batch and its commit hold `lock`; `on_partitions_revok
 the same lock, so a rebalance waits for the batch in flight to be delivered and committed
 and no other member reads a partition past what was committed. `on_assigned` is called
 with the new assignment (the worker reloads its account states before the next batch).
-A commit refused because the group already rebalanced is logged: the next owner reads
-the batch again (at least once; outputs are idempotent downstream).
+A batch fetched before a rebalance began is dropped unprocessed (the partitions are read
+again from their committed offsets by whoever owns them next). A commit refused because
+the group already rebalanced is logged: the next owner reads the batch again (at least
+once; outputs are idempotent downstream).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.owner.lock:  # the batch in flight is delivered and committed
+            self.owner.generation += 1  # a batch fetched before this is not processed
             log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -56,6 +59,7 @@ class BulkConsumer:
         self.max_records, self.within_ms = max_records, max(1, int(within_s * 1000))
         self.session_timeout_ms = int(session_timeout_s * 1000)
         self.lock = asyncio.Lock()
+        self.generation = 0
         self.partitions: set[int] = set()
         self.batches = 0
 
@@ -72,6 +76,7 @@ class BulkConsumer:
         await consumer.start()
         try:
             while True:
+                generation = self.generation
                 fetched = await consumer.getmany(timeout_ms=self.within_ms,
                                                  max_records=self.max_records)
                 records = [r for batch in fetched.values() for r in batch]
@@ -79,6 +84,8 @@ class BulkConsumer:
                     continue
                 offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
                 async with self.lock:
+                    if generation != self.generation:  # fetched, then a rebalance began:
+                        continue  # the partitions' next owner reads them from the commit
                     await finish_batch("process", partial(self._one, consumer, records,
                                                           offsets))
         finally:
