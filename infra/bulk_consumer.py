@@ -11,8 +11,9 @@ Rebalances, explicitly: a batch and its commit hold `lock`; `on_partitions_revok
 the same lock, so a rebalance waits for the batch in flight to be delivered and committed
 and no other member reads a partition past what was committed. `on_assigned` is called
 with the new assignment (the worker reloads its account states before the next batch).
-A batch fetched before a rebalance began is dropped unprocessed (the partitions are read
-again from their committed offsets by whoever owns them next). A commit refused because
+A batch fetched while a rebalance began is not processed: its partitions still assigned
+are rewound to its first records, the others are read again by their next owner from the
+committed offsets. A commit refused because
 the group already rebalanced is logged: the next owner reads the batch again (at least
 once; outputs are idempotent downstream).
 """
@@ -84,12 +85,23 @@ class BulkConsumer:
                     continue
                 offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
                 async with self.lock:
-                    if generation != self.generation:  # fetched, then a rebalance began:
-                        continue  # the partitions' next owner reads them from the commit
+                    if generation != self.generation:  # a rebalance began meanwhile:
+                        self._rewind(consumer, fetched)  # read again by their owner
+                        continue
                     await finish_batch("process", partial(self._one, consumer, records,
                                                           offsets))
         finally:
             await consumer.stop()
+
+    @staticmethod
+    def _rewind(consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]) -> None:
+        """Unprocessed records of a partition still (or again) assigned: fetch them again
+        (a new assignment starts from the commit anyway; one that completed during the
+        fetch may already have moved the position past them)."""
+        assigned = consumer.assignment()
+        for tp, batch in fetched.items():
+            if batch and tp in assigned:
+                consumer.seek(tp, batch[0].offset)
 
     async def _one(self, consumer: AIOKafkaConsumer, records: list[Any],
                    offsets: dict[TopicPartition, int]) -> None:
