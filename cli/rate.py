@@ -41,8 +41,17 @@ def rate(
     until: Annotated[str, typer.Option(help="RFC 3339: rate cycles ending at or before it.")],
     out: Annotated[Path | None, typer.Option(help="Write JSON lines here (default: stdout).")
                    ] = None,
+    rejected: Annotated[Path | None, typer.Option(
+        help="Write every rejected line here (JSON lines: line, id, account, reason, "
+             "detail).")] = None,
+    allow_rejections: Annotated[bool, typer.Option(
+        help="Exit 0 even when events were rejected or accounts could not be rated.")
+                                ] = False,
 ) -> None:
-    """Rate an exported event log: invoices, plan changes and limit decisions as JSON lines."""
+    """Rate an exported event log: invoices, plan changes and limit decisions as JSON lines.
+
+    Exit 1 when any line was rejected or any account could not be rated (the records of
+    the others are still written), unless --allow-rejections; 2 on bad arguments."""
     err = Console(stderr=True)
     limit = _until(until)
     try:
@@ -68,8 +77,24 @@ def rate(
               f"{len(records)} records")
     for reason, count in sorted(summary.rejected.items()):
         err.print(f"rejected {escape(str(reason))}: {count}")
+    early = summary.before_subscription()
+    if early:
+        lines = ", ".join(str(r.line) for r in early[:10])
+        err.print(f"[yellow]warning:[/yellow] {len(early)} line(s) precede their account's "
+                  f"subscription (lines {escape(lines)}{', ...' if len(early) > 10 else ''}): "
+                  "put each account's account.subscribed line first")
     for problem in problems:
         err.print(f"[yellow]not rated:[/yellow] {escape(problem)}")
+    if rejected is not None:
+        with rejected.open("w", encoding="utf-8") as fh_rej:
+            for r in summary.rejections:
+                fh_rej.write(json.dumps({"line": r.line, "id": r.id, "account": r.account,
+                                         "reason": r.reason, "detail": r.detail},
+                                        separators=(",", ":")) + "\n")
+    if (summary.rejections or problems) and not allow_rejections:
+        err.print("[red]not every event was rated[/red] (see above; --rejected FILE lists "
+                  "each line, --allow-rejections accepts it)")
+        raise typer.Exit(1)
 
 
 def _write(stream: TextIO, records: list[dict[str, object]]) -> None:

@@ -6,8 +6,9 @@ its key (producers key by account), and the event's own `time` as its receipt ti
 Kafka record timestamp is not in an exported log, so offline nothing is rejected as late or
 as ahead of its receipt. A line without a readable `time` is received at `fallback` (it is
 rejected anyway: an envelope without a time is invalid). Account state lives in a dict
-kept by the core. Blank lines are skipped. Accepted events feed a
-`MemoryAggregator`; rejections are counted by reason.
+kept by the core. Blank lines are skipped, a byte-order mark before the first line is
+ignored. Accepted events feed a `MemoryAggregator`; every rejection is kept with its line
+number, id and reason.
 """
 
 from __future__ import annotations
@@ -28,12 +29,34 @@ from projections.memory import MemoryAggregator
 TOPIC = "offline"
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    line: int
+    id: str
+    account: str
+    reason: str
+    detail: str
+
+
 @dataclass
 class LogSummary:
     lines: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    rejections: list[RejectedLine] = field(default_factory=list)
+    """Every rejected line, with its line number (1-based), id, account and reason."""
+    subscribed_at_line: dict[str, int] = field(default_factory=dict)
+    """Account -> the line of its first accepted subscription."""
+
+    def before_subscription(self) -> list[RejectedLine]:
+        """Lines rejected as `unknown_account` whose account subscribes on a later line:
+        a log sorted by time with the subscription after the account's first usage."""
+        return [r for r in self.rejections if r.reason == "unknown_account" and
+                self.subscribed_at_line.get(r.account, 0) > r.line]
 
 
 def record_hints(raw: bytes, fallback: datetime) -> tuple[datetime, bytes | None]:
@@ -72,6 +95,8 @@ def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,
         if on_line is not None:
             on_line(len(line))
         raw = line.rstrip(b"\r\n")
+        if number == 1 and raw.startswith(BOM):  # a byte-order mark: not part of the JSON
+            raw = raw[len(BOM):]
         if not raw.strip():
             continue
         summary.lines += 1
@@ -81,8 +106,13 @@ def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,
         if outcome.duplicate:
             summary.duplicates += 1
         elif outcome.rejected is not None:
-            summary.rejected[outcome.rejected.reason.value] += 1
+            r = outcome.rejected
+            summary.rejected[r.reason.value] += 1
+            summary.rejections.append(RejectedLine(number, r.id or "", r.account or "",
+                                                   r.reason.value, r.detail))
         elif outcome.metered is not None:
             summary.accepted += 1
             aggregator.add(outcome.metered)
+            if outcome.metered.type == "account.subscribed":
+                summary.subscribed_at_line.setdefault(outcome.metered.account, number)
     return aggregator, summary

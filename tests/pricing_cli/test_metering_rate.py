@@ -29,13 +29,13 @@ def _app() -> typer.Typer:
     return app
 
 
-def rate(example: str, book: str, until: str, tmp_path: Path) -> tuple[list[dict[str, Any]],
-                                                                        str]:
+def rate(example: str, book: str, until: str, tmp_path: Path, *extra: str,
+         code: int = 0) -> tuple[list[dict[str, Any]], str]:
     out = tmp_path / "out.jsonl"
     events = example if "/" in example else str(EXAMPLES / example)
     result = runner.invoke(_app(), ["rate", "--pricebook", book, "--events", events,
-                                    "--until", until, "--out", str(out)])
-    assert result.exit_code == 0, result.output
+                                    "--until", until, "--out", str(out), *extra])
+    assert result.exit_code == code, result.output
     return [json.loads(line) for line in out.read_text().splitlines()], result.stderr
 
 
@@ -66,7 +66,7 @@ def test_flex_purchase_costs_1000_dollars(tmp_path: Path) -> None:
 
 def test_sms_to_50_us_and_50_ca_costs_200_credits(tmp_path: Path) -> None:
     records, stderr = rate("sms_200_credits.jsonl", "marketing_tiers",
-                           "2025-04-01T00:00:00Z", tmp_path)
+                           "2025-04-01T00:00:00Z", tmp_path, "--allow-rejections")
     cycle, = invoices(records, "cycle")
     assert cycle["usage"] == {"sms.credits": "200"}  # skipped and inbound cost nothing
     assert "rejected unknown_country: 1" in stderr
@@ -118,10 +118,33 @@ def test_rejected_lines_are_counted_and_never_stop_the_run(tmp_path: Path) -> No
     log = tmp_path / "log.jsonl"
     good = (EXAMPLES / "carts_peak.jsonl").read_text()
     log.write_text("not json\n" + good + '{"specversion": "1.0"}\n\n' + '"\\ud800"\n')
-    records, stderr = rate(str(log), "peak_carts", "2025-04-11T00:00:00Z", tmp_path)
+    rejected = tmp_path / "rejected.jsonl"
+    records, stderr = rate(str(log), "peak_carts", "2025-04-11T00:00:00Z", tmp_path,
+                           "--rejected", str(rejected), code=1)  # not every event rated
     assert len(invoices(records, "cycle")) == 2
     assert "rejected malformed_json: 2" in stderr
     assert "rejected missing_account: 1" in stderr
+    last = len(good.splitlines()) + 2
+    assert [(r["line"], r["reason"]) for r in map(json.loads, rejected.read_text().splitlines())
+            ] == [(1, "malformed_json"), (last, "missing_account"), (last + 2, "malformed_json")]
+    again, _ = rate(str(log), "peak_carts", "2025-04-11T00:00:00Z", tmp_path,
+                    "--allow-rejections")
+    assert again == records
+
+
+def test_a_byte_order_mark_is_tolerated(tmp_path: Path) -> None:
+    log = tmp_path / "bom.jsonl"
+    log.write_bytes(b"\xef\xbb\xbf" + (EXAMPLES / "carts_peak.jsonl").read_bytes())
+    records, stderr = rate(str(log), "peak_carts", "2025-04-11T00:00:00Z", tmp_path)
+    assert len(invoices(records, "cycle")) == 2 and "0 rejected" in stderr
+
+
+def test_usage_before_its_subscription_line_is_named(tmp_path: Path) -> None:
+    lines = (EXAMPLES / "carts_peak.jsonl").read_text().splitlines()
+    log = tmp_path / "late-subscription.jsonl"
+    log.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
+    _, stderr = rate(str(log), "peak_carts", "2025-04-11T00:00:00Z", tmp_path, code=1)
+    assert "1 line(s) precede their account's subscription (lines 1)" in stderr
 
 
 def test_output_goes_to_stdout_without_out_and_records_are_distinguished() -> None:

@@ -151,8 +151,10 @@ def test_rate_decides_every_line_of_any_file(content: list[bytes]) -> None:
     with log_file(b"\n".join(content) + b"\n") as path:
         result = invoke("rate", "--pricebook=marketing_tiers", f"--events={path}",
                         "--until=2025-05-01T00:00:00Z")
-    assert result.exit_code == 0, (result.exception, result.output)
-    decided = [line for line in b"\n".join(content).split(b"\n") if line.strip()]
+    rejected = " 0 rejected;" not in result.output
+    assert result.exit_code == (1 if rejected else 0), (result.exception, result.output)
+    text = b"\n".join(content).removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is no line
+    decided = [line for line in text.split(b"\n") if line.strip()]
     assert f"{len(decided)} events:" in result.output
 
 
@@ -202,5 +204,5 @@ def test_rate_decides_a_line_whose_time_leaves_the_calendar_in_utc(line: bytes,
     path.write_bytes(line + b"\n")
     result = invoke("rate", "--pricebook=marketing_tiers", f"--events={path}",
                     "--until=2025-05-01T00:00:00Z")
-    assert result.exit_code == 0, result.exception
+    assert result.exit_code == 1, result.exception  # decided (rejected), not crashed
     assert "rejected invalid_envelope: 1" in result.output
