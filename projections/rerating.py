@@ -10,13 +10,14 @@ every invoice (numbered in the `REV-<year>` series, published as `invoice.revise
 same log under the same price book proposes nothing.
 
 `rerating_source` builds that source with what re-rating adds to the live log:
-- late events: the records the stream rejected as `too_late` (kept raw in
-  `rejected_events`) go through the pipeline's own `process_record` with no lateness limit,
+- late events: the records the stream rejected as `too_late` or `processing_error` (kept
+  raw in `rejected_events`) go through the decision core (`core.batch.Core`) with no
+  lateness limit,
   after the account's account events rebuilt from the log, in input-offset order (an event
   that came too late for the live invoice counts now: that is what re-rating is for);
 - another price book whose SMS credit rates differ: `sms.sent` events are re-derived
   (their stored data keeps destination, channel, direction, status and segment count).
-`replay_log` replays the events topic itself through `process_record`: the oracle the
+`replay_log` replays the events topic itself through the decision core: the oracle the
 tests hold the ClickHouse path to.
 """
 
@@ -75,7 +76,8 @@ def _envelope(e: MeteredEvent) -> bytes:
 
 
 def late_events(client: Any, db: str, book: PriceBook) -> dict[str, list[MeteredEvent]]:
-    """The records rejected as too late, decided again without a lateness limit."""
+    """The records rejected as too late (or by a processing error), decided again without
+    a lateness limit."""
     late: dict[str, list[tuple[int, int, datetime, bytes]]] = defaultdict(list)
     for account, part, off, received, raw in client.query(
             f"SELECT account, src_partition, src_offset, received_at, raw "  # noqa: S608
