@@ -22,8 +22,8 @@ from core.limits import limits_context
 from core.process import Deduplicator, Policy, process_record
 from core.validate import RecordMeta
 from pricing.pricebook_loader import load_pricebook
-from projections.sink import usage_row
-from schemas.records import MeteredBatch
+from schemas.metered_wire import decode_batch
+from stream_processors.app import split_batch
 
 N = 100_000
 BATCH = 2000
@@ -87,14 +87,13 @@ def main() -> None:
     print(f"process_record: {N / took:,.0f} events/s (under cProfile)")
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
     t0 = time.perf_counter()
-    blobs = [MeteredBatch(topic="e", partition=0, first_offset=i, last_offset=i + 499,
-                          events=metered[i:i + 500]).model_dump_json().encode()
-             for i in range(0, len(metered), 500)]
+    blobs = split_batch("e", 0, 0, len(metered) - 1, metered)
     t1 = time.perf_counter()
-    rows = [usage_row(m) for b in blobs for m in MeteredBatch.model_validate_json(b).events]
+    rows = b"\n".join(decode_batch(b)[1] for b in blobs)
     t2 = time.perf_counter()
-    print(f"serialise batches: {len(metered) / (t1 - t0):,.0f} events/s; "
-          f"parse + rows: {len(rows) / (t2 - t1):,.0f} events/s")
+    print(f"encode rows (worker): {len(metered) / (t1 - t0):,.0f} events/s; "
+          f"blocks for the insert (sink): {len(metered) / (t2 - t1):,.0f} events/s, "
+          f"{len(rows):,} bytes")
     for name, figures in limits_timing(N).items():
         print(f"process_record, limits {name}: {figures['events_per_s']:,} events/s, "
               f"{figures['state_writes_per_1000_events']} state writes per 1,000 events")

@@ -278,7 +278,8 @@ class LiveRun:
             self.state = self.state.model_copy(update={"levels": levels})
             return
         self.state = self.state.model_copy(update={
-            "levels": levels, "live": live.model_copy(update={"sums": sums, "peaks": peaks})})
+            "levels": levels, "live": live.model_copy(update={"sums": sums, "peaks": peaks}),
+            "last_offset": max(self.offset, self.state.last_offset)})
         for pid, pp, book, product, plan in watched:
             self.alerts(pid, book, product, plan, before)
             self.send_limit(pid, pp, book, product, plan, before)
@@ -304,11 +305,11 @@ class LiveRun:
                 continue
             limit = self.limit(product, plan, meter)
             is_sum = gauge_source(meter) is None
-            projected = projected_quantity(a, cycle, self.at) if is_sum else a
 
             def alert(kind: str, key: str, level: Decimal, exhausts: datetime | None = None,
                       meter: str = meter, limit: Decimal | None = limit,
-                      projected: Decimal = projected, a: Decimal = a) -> None:
+                      is_sum: bool = is_sum, a: Decimal = a) -> None:
+                projected = projected_quantity(a, cycle, self.at) if is_sum else a
                 fired.append(f"{pid}|{meter}|{key}")
                 self.out.alerts.append(Alert(
                     id=_id(self.account, live.start.isoformat(), pid, meter, key),

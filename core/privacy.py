@@ -79,8 +79,11 @@ PHONE = re.compile(
 LOOSE_PHONE = re.compile(r"\d(?:[\s().\-/]{0,3}\d){6,}")
 """For text that could not be parsed: any run of 7 or more digits, separators allowed."""
 _HINT = re.compile(r"[@+(]|%40|tel:", re.IGNORECASE)
-_HINT_BYTES = re.compile(rb"[@+(%\\]")
-_TEL = re.compile(rb"tel:", re.IGNORECASE)
+_HINT_BYTES = re.compile(rb"[@(\\]|%40|\+(?!\d\d:\d\d)|tel:", re.IGNORECASE)
+"""A superset of where `EMAIL` / `PHONE` can match in the decoded record: `@`, `%40`, `(`,
+`tel:`, a backslash escape (which could hide any of them) and a `+` that does not start
+a UTC offset (`+00:00`: no phone number begins that way, `PHONE` needs 6 digits or
+separators after the `+` and `:` is not one)."""
 _LAST_TOKEN = re.compile(r"(?<![^\s\"'<>,;])[^\s\"'<>,;]+\Z")
 
 
@@ -171,16 +174,15 @@ def scrub_event(doc: dict[str, Any], *, keep_sms_body: bool) -> dict[str, Any]:
 def scrub_decoded(raw: bytes, doc: dict[str, Any]) -> dict[str, Any]:
     """`scrub_event(doc, keep_sms_body=True)` for the decision, skipped (the same `doc`)
     when it could change nothing: no character a redaction needs is in the record (`@`,
-    `+`, `(`, `%40`, `tel:`, nor a backslash escape that could hide one) and no key names
-    contact data. Most events take this path."""
+    a `+` other than a UTC offset's, `(`, `%40`, `tel:`, nor a backslash escape that could
+    hide one) and no key names contact data. Most events take this path."""
     if _may_hold_text(raw) or _has_contact_key(doc):
         return scrub_event(doc, keep_sms_body=True)
     return doc
 
 
 def _may_hold_text(raw: bytes) -> bool:
-    return _HINT_BYTES.search(raw) is not None or (
-        (b"l:" in raw or b"L:" in raw) and _TEL.search(raw) is not None)
+    return _HINT_BYTES.search(raw) is not None
 
 
 def _has_contact_key(doc: dict[str, Any]) -> bool:

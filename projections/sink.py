@@ -15,18 +15,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from projections.client import INSERT_SETTINGS
+from schemas.metered_wire import ROW_SETTINGS, USAGE_COLUMNS, encode_row
 from schemas.records import MeteredEvent, RejectedEvent
 
-MAX_VERSION = 2**63 - 1
-
-USAGE_COLUMNS = [
-    "account", "source", "id", "type", "event_time", "cycle_start", "cycle_end", "meters",
-    "kinds", "quantities", "dim", "data", "src_partition", "src_offset", "received_at",
-    "version",
-]
 REJECTED_COLUMNS = [
     "reason", "detail", "topic", "src_partition", "src_offset", "received_at", "raw",
     "raw_size", "source", "id", "account", "type",
@@ -83,28 +75,6 @@ def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def usage_row_from_doc(d: dict[str, Any]) -> list[Any]:
-    """A usage_log row from a MeteredEvent in its JSON form (as on the metered topic).
-
-    The sink reads the topic with orjson and builds rows straight from the documents:
-    re-validating its own records cost more than the insert (see bench/README.md).
-    """
-    meters = d["meters"]
-    return [
-        d["account"], d["source"], d["id"], d["type"], _ts(d["time"]),
-        _ts(d["cycle_start"]), _ts(d["cycle_end"]),
-        [m["meter"] for m in meters], [m["kind"] for m in meters],
-        [Decimal(m["quantity"]) for m in meters],
-        d.get("dim", ""), orjson.dumps(d.get("data", {}), option=orjson.OPT_SORT_KEYS).decode(),
-        d["partition"], d["offset"], _ts(d["received_at"]),
-        MAX_VERSION - d["offset"],  # first arrival (lowest offset) wins under FINAL
-    ]
-
-
-def usage_row(m: MeteredEvent) -> list[Any]:
-    return usage_row_from_doc(orjson.loads(m.model_dump_json()))
-
-
 def rejected_row(r: RejectedEvent) -> list[Any]:
     return [
         r.reason.value, r.detail, r.topic, r.partition, r.offset, r.received_at, r.raw,
@@ -131,13 +101,20 @@ class ClickHouseSink:
 
     def write_metered(self, topic: str, partition: int, first: int, last: int,
                       records: Sequence[MeteredEvent]) -> None:
-        self.write_rows(topic, partition, first, last, [usage_row(m) for m in records])
+        self.write_rows(topic, partition, first, last,
+                        b"\n".join(encode_row(m) for m in records))
 
     def write_rows(self, topic: str, partition: int, first: int, last: int,
-                   rows: Sequence[Sequence[Any]]) -> None:
-        """usage_log rows of one metered-topic range, with that range's dedup token."""
-        self._insert("usage_log", rows, USAGE_COLUMNS, batch_token(topic, partition, first,
-                                                                   last))
+                   rows: bytes) -> None:
+        """usage_log rows (a JSONEachRow block, `schemas.metered_wire`) of one metered-topic
+        range, with that range's dedup token; ClickHouse parses them."""
+        if not rows.strip():
+            return
+        self._client.raw_insert(
+            f"{self._db}.usage_log", USAGE_COLUMNS, insert_block=rows, fmt="JSONEachRow",
+            settings={**INSERT_SETTINGS, **ROW_SETTINGS,
+                      "insert_deduplication_token": batch_token(topic, partition, first,
+                                                                last)})
 
     def write_rejected(self, topic: str, partition: int, first: int, last: int,
                        records: Sequence[RejectedEvent]) -> None:

@@ -19,7 +19,8 @@ from infra.faust_runtime import create_app, finish_batch, retry_forever
 from projections.billing_app import Billing, add_billing
 from projections.executor import ClickHouseThread
 from projections.settings import SinkSettings
-from projections.sink import ClickHouseSink, usage_row_from_doc
+from projections.sink import ClickHouseSink
+from schemas.metered_wire import decode_batch
 from schemas.records import RejectedEvent
 from schemas.topics import Topics
 
@@ -52,20 +53,22 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
         # An internal record that does not decode is a bug or corruption, never user input:
         # finish_batch then stops the process unacked, leaving the record for an operator.
         for partition, messages in by_partition(batch).items():
-            rows: list[list[Any]] = []
+            blocks: list[bytes] = []
             progress: dict[tuple[str, int], int] = {}
             marks: dict[tuple[str, int], datetime] = {}
             for message in messages:
-                mb = orjson.loads(message.value)  # our own MeteredBatch
-                rows.extend(usage_row_from_doc(d) for d in mb["events"])
-                key = (mb["topic"], mb["partition"])
-                progress[key] = max(progress.get(key, 0), mb["last_offset"] + 1)
-                if mb.get("max_timestamp"):
-                    mark = datetime.fromisoformat(mb["max_timestamp"])
+                head, block = decode_batch(message.value)  # our own metered message
+                if block:
+                    blocks.append(block)
+                key = (head.topic, head.partition)
+                progress[key] = max(progress.get(key, 0), head.last_offset + 1)
+                if head.max_timestamp is not None:
+                    mark = head.max_timestamp
                     marks[key] = max(marks.get(key, mark), mark)
             first, last = messages[0].offset, messages[-1].offset
+            rows = b"\n".join(blocks)
 
-            def write_batch(client: Any, rows: list[list[Any]] = rows,
+            def write_batch(client: Any, rows: bytes = rows,
                             progress: dict[tuple[str, int], int] = progress,
                             marks: dict[tuple[str, int], datetime] = marks,
                             partition: int = partition, first: int = first,

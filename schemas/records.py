@@ -87,24 +87,6 @@ class RejectedEvent(BaseModel):
     type: str = ""
 
 
-class MeteredBatch(BaseModel):
-    """One message on the metered topic: the accepted events of one input partition range.
-
-    [first_offset, last_offset] covers every input record of the range, including the
-    rejected and duplicate ones, so the sink can report ingest progress exactly.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    topic: str
-    partition: int
-    first_offset: int
-    last_offset: int
-    max_timestamp: datetime | None = Field(
-        None, description="Newest record timestamp of the range: the stream's watermark.")
-    events: list[MeteredEvent]
-
-
 AlertKind = Literal["threshold", "forecast"]
 
 

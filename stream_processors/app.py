@@ -25,7 +25,8 @@ from infra.bulk_producer import BulkProducer, Output
 from infra.clock import Clock
 from infra.faust_runtime import create_app, finish_batch, retry_forever
 from pricing.pricebook import PriceBook
-from schemas.records import Alert, Decision, MeteredBatch, MeteredEvent, RejectReason
+from schemas.metered_wire import MeteredBatchHeader, encode_batch, encode_row
+from schemas.records import Alert, Decision, MeteredEvent, RejectReason
 from schemas.topics import Topics
 from stream_processors.account_store import AccountStore
 from stream_processors.dedup_warmup import warm_dedup
@@ -156,8 +157,8 @@ MAX_MESSAGE_BYTES = 900_000
 def split_batch(topic: str, partition: int, first: int, last: int,
                 events: list[MeteredEvent], max_timestamp: datetime | None = None
                 ) -> list[bytes]:
-    """Serialised MeteredBatch messages of at most MAX_MESSAGE_BYTES (a single event larger
-    than that travels alone) whose offset ranges tile [first, last]."""
+    """Metered messages (`schemas.metered_wire`) of at most MAX_MESSAGE_BYTES (a single
+    event larger than that travels alone) whose offset ranges tile [first, last]."""
     out: list[bytes] = []
     start = first
     chunk: list[bytes] = []
@@ -165,17 +166,16 @@ def split_batch(topic: str, partition: int, first: int, last: int,
 
     def emit(end: int) -> None:
         nonlocal start, chunk, size
-        head = MeteredBatch(topic=topic, partition=partition, first_offset=start,
-                            last_offset=end, max_timestamp=max_timestamp,
-                            events=[]).model_dump_json().encode()
-        out.append(head[:-3] + b"[" + b",".join(chunk) + b"]}")
+        out.append(encode_batch(MeteredBatchHeader(
+            topic=topic, partition=partition, first_offset=start, last_offset=end,
+            max_timestamp=max_timestamp), chunk))
         start, chunk, size = end + 1, [], 0
 
     for i, event in enumerate(events):
-        blob = event.model_dump_json().encode()
-        if chunk and size + len(blob) > MAX_MESSAGE_BYTES:
+        row = encode_row(event)
+        if chunk and size + len(row) > MAX_MESSAGE_BYTES:
             emit(events[i - 1].offset)
-        chunk.append(blob)
-        size += len(blob) + 1
+        chunk.append(row)
+        size += len(row) + 1
     emit(last)
     return out

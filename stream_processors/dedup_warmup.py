@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 import structlog
 
 from core.process import Deduplicator
 from infra.topics import read_to_end
+from schemas.metered_wire import decode_batch, row_keys
 
 log = structlog.get_logger(__name__)
 
@@ -30,8 +30,8 @@ def warm_dedup(bootstrap: str, metered_topic: str, dedup: Deduplicator,
 
     def one(record: Any) -> None:
         nonlocal seen
-        for e in orjson.loads(record.value)["events"]:
-            dedup.is_duplicate(e["account"], e["source"], e["id"], e["offset"])
+        for account, source, event_id, offset in row_keys(decode_batch(record.value)[1]):
+            dedup.is_duplicate(account, source, event_id, offset)
             seen += 1
 
     try:

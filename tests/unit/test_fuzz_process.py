@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from core.limits import limits_context
 from core.process import Outcome, Policy, process_record
 from core.validate import RAW_KEEP_CHARS, RecordMeta
-from projections.sink import rejected_row, usage_row
+from projections.sink import rejected_row
 from schemas.events import EVENT_DATA
-from schemas.records import MeteredBatch, RejectReason
+from schemas.metered_wire import UsageRow, encode_row
+from schemas.records import RejectReason
 from tests.unit.helpers import BOOK, RULES, event
 
 CTX = limits_context(BOOK)
@@ -102,9 +103,8 @@ def check(out: Outcome) -> Outcome:
     if out.metered is not None:
         m = out.metered
         assert all(math.isfinite(v.quantity) for v in m.meters)
-        MeteredBatch(topic="events", partition=0, first_offset=m.offset, last_offset=m.offset,
-                     events=[m]).model_dump_json()
-        usage_row(m)
+        row = UsageRow.model_validate_json(encode_row(m))
+        assert row.src_offset == m.offset and row.quantities == [v.quantity for v in m.meters]
     for record in (*out.alerts, *out.decisions):
         record.model_dump_json()
     if out.state is not None:

@@ -12,6 +12,7 @@ import pytest
 from core.accounts import AccountState
 from core.validate import decode
 from infra import faust_runtime as runtime
+from schemas.metered_wire import decode_batch, row_keys
 from schemas.records import RejectedEvent, RejectReason
 from stream_processors.account_store import AccountStore, _keep_newest
 from stream_processors.app import MAX_MESSAGE_BYTES, split_batch
@@ -82,11 +83,14 @@ def test_metered_messages_stay_under_the_size_limit_and_tile_the_range() -> None
         metered.append(out.metered)
     blobs = split_batch("events", 0, 0, 1999, metered)
     assert len(blobs) > 1
-    docs = [json.loads(b) for b in blobs]
+    decoded = [decode_batch(b) for b in blobs]
+    docs = [head for head, _ in decoded]
     assert all(len(b) <= MAX_MESSAGE_BYTES + 1000 for b in blobs)
-    assert docs[0]["first_offset"] == 0 and docs[-1]["last_offset"] == 1999
-    assert all(a["last_offset"] + 1 == b["first_offset"] for a, b in pairwise(docs))
-    assert sum(len(d["events"]) for d in docs) == 1500
+    assert docs[0].first_offset == 0 and docs[-1].last_offset == 1999
+    assert all(a.last_offset + 1 == b.first_offset for a, b in pairwise(docs))
+    keys = [k for _, rows in decoded for k in row_keys(rows)]
+    assert sum(d.rows for d in docs) == len(keys) == 1500
+    assert keys == [(m.account, m.source, m.id, m.offset) for m in metered]
 
 
 def _state(last_offset: int) -> AccountState:

@@ -9,9 +9,10 @@ from pathlib import Path
 from projections import queries
 from projections.ddl import statements
 from projections.settings import ClickHouseSettings
-from projections.sink import MAX_VERSION, batch_token, usage_row
+from projections.sink import batch_token
 from schemas.events import EVENT_DATA
 from schemas.jsonschema_export import schemas_by_filename
+from schemas.metered_wire import MAX_VERSION, usage_row
 from tests.unit.helpers import Harness, event
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "json"
@@ -55,5 +56,5 @@ def test_first_arrival_has_the_highest_version() -> None:
     a = h.feed(event("email.sent", {"count": 1}, eid="v"), offset=5).metered
     b = h.feed(event("email.sent", {"count": 9}, eid="v"), offset=9).metered
     assert a is not None and b is not None
-    assert usage_row(a)[-1] == MAX_VERSION - 5 > usage_row(b)[-1]
+    assert usage_row(a)["version"] == MAX_VERSION - 5 > usage_row(b)["version"]
     assert batch_token("t", 1, 5, 9) == "t:1:5-9"
