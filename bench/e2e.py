@@ -41,6 +41,8 @@ N_ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "10000"))
 LATENCY_EVENTS = int(os.environ.get("BENCH_LATENCY_EVENTS", "100000"))
 LIMITS_EVENTS = int(os.environ.get("BENCH_LIMITS_EVENTS", "300000"))
 ALERT_PROBES = int(os.environ.get("BENCH_ALERT_PROBES", "1000"))
+SCALE = os.environ.get("BENCH_SCALE", "1") != "0"
+"""Run the scale phases (bench.scale) too."""
 RESULTS = ROOT / "bench" / "results"
 DEDUP_WINDOW = int(os.environ.get("METERING_DEDUP_WINDOW", "500000"))
 """The worker's early-dedup window (its default): its ids fill memory first."""
@@ -336,6 +338,10 @@ def run() -> dict[str, Any]:
         latency = _latency(bootstrap, work / "b", start, rate)
         result["latency_event_to_counter_ms"] = latency["counter"]
         result["latency_event_to_alert_ms"] = latency["alert"]
+        if SCALE:
+            from bench import scale  # drains with 1 and 2 workers, producer, memory
+
+            result["scale"] = scale.run(bootstrap, work / "scale", start)
     finally:
         if broker is not None:
             broker.stop()
@@ -366,6 +372,9 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("bare consumer events/s", f"{t['bare_consumer_events_per_s']:,}"),
         ("ratio e2e / bare", f"{t['ratio_to_bare_consumer']}"),
         ("producer events/s", f"{t['producer_events_per_s']:,}"),
+        ("worker / sink CPU µs per event", " / ".join(
+            f"{1e6 * r['memory'].get(k, {}).get('cpu_s', 0) / r['events']:.1f}"
+            for k in ("worker", "sink"))),
         ("alerts / decisions emitted", f"{t['alerts']:,} / {t['decisions']:,}"),
         (f"limits on / off events/s ({lim['events']:,} ev)",
          f"{lim['on_events_per_s']:,} / {lim['off_events_per_s']:,} "
@@ -386,6 +395,10 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("worker RSS after warm-up", f"{worker['after_warmup_mb']} MB at "
                                                  f"{worker['after_warmup_events']:,} events"))
         rows.append(("worker RSS, second half", worker["verdict"]))
+    if "scale" in r:
+        from bench import scale
+
+        rows += scale.table_rows(r["scale"])
     return rows
 
 

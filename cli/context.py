@@ -4,6 +4,7 @@ the command modules alike, so none of them imports another."""
 
 from __future__ import annotations
 
+import socket
 from typing import NoReturn
 
 import typer
@@ -31,6 +32,26 @@ def bootstrap() -> str:
     return k.bootstrap_servers or f"127.0.0.1:{k.broker_port}"
 
 
+def broker_answers(servers: str, timeout: float = 2.0) -> bool:
+    """Does any of the bootstrap servers accept a TCP connection within `timeout`?"""
+    for server in servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                     timeout=timeout).close()
+            return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def kafka_target() -> tuple[str, Topics]:
-    """The bootstrap servers and the topic names of the configured prefix."""
-    return bootstrap(), Topics(kafka().topic_prefix)
+    """The bootstrap servers and the topic names of the configured prefix, for a command
+    that reads Kafka: when no broker answers there, it fails at once in one line (instead
+    of the client's endless reconnection messages)."""
+    servers = bootstrap()
+    if not broker_answers(servers):
+        fail(f"no Kafka broker answers at {servers}",
+             "start one with `metering up` (or `make run`), or set KAFKA_BOOTSTRAP_SERVERS "
+             "to your cluster")
+    return servers, Topics(kafka().topic_prefix)

@@ -196,6 +196,8 @@ def sink() -> None:
     k = _kafka()
     _ensure_topics()
     ch = ClickHouseThread(ClickHouseSettings())
+    where = ch.settings.embedded_path or ch.settings.dsn.split("@")[-1]
+    err.print(f"ClickHouse: {'embedded, data in' if ch.settings.embedded else 'server'} {where}")
     ch.call_sync(lambda client: migrate(client, ch.settings))
     processor = ProcessorSettings()
     rate_book = load_pricebook(processor.rate_pricebook)

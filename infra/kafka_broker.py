@@ -135,19 +135,24 @@ class KafkaBroker:
             "-cp", f"{self.lib_dir}/*", *args,
         ]
 
-    def format_storage(self) -> None:
+    def format_storage(self, cluster_id: str | None = None) -> None:
+        """Format the KRaft storage with a random cluster id (or `cluster_id`). The id is
+        passed as `--cluster-id=<id>`: a random id may begin with `-`, which the tool would
+        read as an option after a bare `-t`."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        resolve_jars(self.lib_dir)
         config = self._write_config()
         if (self.data_dir / "kraft-logs" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode(
+        ).rstrip("=")
         subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                       "-c", str(config)),
             check=True, stdout=subprocess.DEVNULL,
         )
 
     def start(self, timeout: float = 60.0) -> KafkaBroker:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        resolve_jars(self.lib_dir)
         self.format_storage()
         out = open(self.data_dir / "broker.out", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -45,10 +45,12 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def read_to_end(bootstrap: str, topic: str, on_record: Callable[[Any], None], *,
-                last: int | None = None, timeout: float = 300.0) -> int:
+                last: int | None = None, timeout: float = 300.0,
+                only: Collection[int] | None = None) -> int:
     """Call `on_record` for every record of `topic` up to the end offsets it has now (only
-    the `last` records of each partition when given), partition order kept; the number
-    read. Raises TimeoutError rather than return part of the topic."""
+    the `last` records of each partition when given; only the partitions `only` when
+    given), partition order kept; the number read. Raises TimeoutError rather than return
+    part of the topic."""
     from kafka import KafkaConsumer, TopicPartition
 
     deadline = time.monotonic() + timeout
@@ -62,7 +64,8 @@ def read_to_end(bootstrap: str, topic: str, on_record: Callable[[Any], None], *,
             parts = consumer.partitions_for_topic(topic)
             if parts is None:
                 time.sleep(0.2)
-        tps = [TopicPartition(topic, p) for p in sorted(parts or ())]
+        tps = [TopicPartition(topic, p) for p in sorted(parts or ())
+               if only is None or p in only]
         if not tps:
             return 0
         consumer.assign(tps)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "var"
+"""Every default data directory is inside the checkout (two checkouts never share one)."""
+DEFAULT_DSN = f"chdb://{DATA_DIR / 'chdb'}"
+"""`chdb://` + an absolute path: `chdb:///var/chdb` would be the machine's /var/chdb."""
 
 
 class ClickHouseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="METERING_CH_")
 
-    dsn: str = Field("chdb:///var/chdb",
-                     description="chdb:///<dir> (embedded, default) or http(s)://host:port")
+    dsn: str = Field(DEFAULT_DSN,
+                     description="chdb://<absolute dir> (embedded; default: var/chdb of the "
+                                 "checkout) or http(s)://host:port")
     database: str = Field("metering", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     cluster: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                 description="Replicated engines and ON CLUSTER when set.")
@@ -20,6 +28,11 @@ class ClickHouseSettings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.dsn.startswith("chdb:")
+
+    @property
+    def embedded_path(self) -> Path | None:
+        """The embedded database's directory (None for a server)."""
+        return Path(self.dsn.removeprefix("chdb://")) if self.embedded else None
 
 
 class SinkSettings(BaseSettings):

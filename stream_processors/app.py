@@ -46,7 +46,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     metered, rejected, accounts_topic = topics.metered, topics.rejected, topics.accounts
     alerts, decisions = topics.alerts, topics.decisions
     producer = BulkProducer(bootstrap)
-    store = AccountStore(bootstrap, topics.accounts)
+    store = AccountStore(bootstrap, topics.accounts, partitions)
     limits = limits_context(rate_book) if settings.limits else None
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
     core = Core(store, rules_for(rate_book), Policy(settings.allowed_lateness,
@@ -70,7 +70,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
 
     bulk = BulkConsumer(bootstrap, topics.events, settings.app_id, handle_records,
                         max_records=settings.batch_max, within_s=settings.batch_within_s,
-                        session_timeout_s=10.0, on_assigned=lambda _: store.mark_stale())
+                        session_timeout_s=10.0, on_assigned=store.mark_stale)
 
     @app.task  # type: ignore[untyped-decorator]
     async def consume_events() -> None:

@@ -105,9 +105,9 @@ def test_account_store_reload_keeps_the_newest_state_and_a_later_rebalance_stays
     assert states["a"].last_offset == 9
     _keep_newest(states, "a", _state(12))
     assert states["a"].last_offset == 12
-    store = AccountStore("127.0.0.1:1", "accounts")
+    store = AccountStore("127.0.0.1:1", "accounts", 4, topic_partitions=lambda: 4)
     assert store.stale
     store._loaded = store._generation  # as if a load finished
     assert not store.stale
-    store.mark_stale()
+    store.mark_stale({1})
     assert store.stale
