@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench import billing, e2e
-from bench.profile_hot_path import limits_timing
+from bench.profile_hot_path import dedup_footprint, limits_timing
 
 OFFLINE_EVENTS = int(os.environ.get("BENCH_OFFLINE_EVENTS", "100000"))
 
@@ -67,6 +67,11 @@ def table(r: dict[str, Any]) -> list[tuple[str, str]]:
         (f"close of cycle, {s['close_of_cycle_accounts']:,} accounts",
          f"{s['close_of_cycle_seconds']} s"),
     ]
+    if "dedup_window" in r:
+        d = r["dedup_window"]
+        rows.append(("early-dedup window, bytes per id",
+                     f"{d['bytes_per_id']} ({d['ids']:,} ids; "
+                     f"{d['bytes_per_id_after_as_many_evictions']} after as many evictions)"))
     for name, f in r.get("offline_process_record", {}).items():
         rows.append((f"offline process_record, limits {name}",
                      f"{f['events_per_s']:,} events/s, {f['state_writes_per_1000_events']} "
@@ -83,6 +88,7 @@ def main() -> None:
     if OFFLINE_EVENTS:
         result["offline_process_record"] = limits_timing(
             OFFLINE_EVENTS, min(e2e.N_ACCOUNTS, max(1, OFFLINE_EVENTS // 10)))
+    result["dedup_window"] = dedup_footprint()
     result["seconds"] = round(time.monotonic() - started)
     result["summary"] = summary(result)
     text = json.dumps(result, indent=2) + "\n"

@@ -30,6 +30,26 @@ BATCH = 2000
 console = Console()
 
 
+def dedup_footprint(n: int = 200_000) -> dict[str, float]:
+    """Bytes per remembered id of the early-dedup window (tracemalloc), ids shaped as the
+    bench load's: the window (`METERING_DEDUP_WINDOW` ids) costs at most that many times
+    this, whatever the run's length."""
+    import tracemalloc
+
+    dedup = Deduplicator(n)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(n):
+        dedup.remember(f"b{i % 10_000:05d}", "urn:bench", f"1-{i}", i)
+    used = tracemalloc.get_traced_memory()[0] - before
+    for i in range(n, 2 * n):  # full: each new id evicts the oldest
+        dedup.remember(f"b{i % 10_000:05d}", "urn:bench", f"1-{i}", i)
+    full = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return {"ids": n, "bytes_per_id": round(used / n, 1),
+            "bytes_per_id_after_as_many_evictions": round(full / n, 1)}
+
+
 def limits_timing(n: int, accounts: int = 10_000) -> dict[str, dict[str, float]]:
     """events/s of `process_record` (plus state serialisation) with live limits off / on,
     and the account-state writes per 1,000 events."""

@@ -159,6 +159,16 @@ def test_deduplicator_window_is_bounded() -> None:
     assert len(d) == 3
 
 
+@settings(max_examples=200, deadline=None)
+@given(a=st.tuples(st.text(max_size=6), st.text(max_size=6), st.text(max_size=6)),
+       b=st.tuples(st.text(max_size=6), st.text(max_size=6), st.text(max_size=6)))
+def test_deduplicator_keys_never_collide(a: tuple[str, str, str],
+                                         b: tuple[str, str, str]) -> None:
+    d = Deduplicator()
+    d.remember(*a, 1)
+    assert d.seen(*b, 2) == (a == b)  # ("ab", "c", "d") is not ("a", "bc", "d")
+
+
 @settings(max_examples=300, deadline=None)
 @given(anchor=st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)),
        seconds=st.integers(min_value=0, max_value=40 * 366 * 86400))
