@@ -124,8 +124,8 @@ def _inject(state: AccountState, change: InjectedChange, limits: LimitsContext,
     current = state.products.get(change.product)
     if current is None or current.plan == change.plan:
         return state
-    data = AccountPlanChangeRequested(product=change.product, plan=change.plan,
-                                      effective="now")
+    data = AccountPlanChangeRequested.model_validate(
+        {"product": change.product, "plan": change.plan, "effective": "now"})
     # no offset of its own: applied as of the state's last one (the next event still counts)
     after = state.model_copy(update={"products": {
         **state.products, change.product: current.model_copy(

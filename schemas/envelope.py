@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 """Version of the event contract; part of every JSON Schema file name."""
@@ -15,17 +15,27 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 (1970-01-01 .. 2106-02-07), which holds the cycle bounds of the usage log."""
 
 
+def _time_text(value: Any) -> Any:
+    """`time` is an RFC 3339 string (or a `datetime`), never a number."""
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("time must be an RFC 3339 string")
+
+
+JsonTime = Annotated[datetime, BeforeValidator(_time_text), Field(strict=False)]
+
+
 class CloudEvent(BaseModel):
     """One event. (`source`, `id`) is its idempotency key; `subject` is the account id."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1, max_length=256)
     source: str = Field(min_length=1, max_length=512)
     type: str = Field(min_length=1, max_length=128)
     subject: str = Field(min_length=1, max_length=128, description="The account id.")
-    time: datetime = Field(description="RFC 3339; UTC or with an offset; stored as UTC; "
+    time: JsonTime = Field(description="RFC 3339; UTC or with an offset; stored as UTC; "
                                        "from 1970-02-01 (included) to 2100-01-01.")
     datacontenttype: str | None = None
     dataschema: str | None = None

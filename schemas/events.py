@@ -6,10 +6,10 @@ negative, non-finite or out-of-bound quantity into a specific rejection reason.
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 MAX_COUNT = 1_000_000
 """Largest count one event may carry (emails in one event, seats, segments, ...)."""
@@ -27,8 +27,22 @@ Product = Literal["package", "email", "sms", "reviews", "cdp", "analytics", "sea
 LimitPolicy = Literal["none", "auto_upgrade", "flex"]
 
 
+def _date_text(value: Any) -> Any:
+    """A date field takes an ISO date string (or a `date`), never a number."""
+    if isinstance(value, str) or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    raise ValueError("a date must be a string YYYY-MM-DD")
+
+
+JsonDate = Annotated[date, BeforeValidator(_date_text), Field(strict=False)]
+"""A date as the JSON Schema says (`string`, format `date`)."""
+
+
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict as the exported JSON Schema: an integer field takes an integer (not "5",
+    true or 5.0), a boolean a boolean, a string a string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # ---- usage events -------------------------------------------------------------------------
@@ -38,6 +52,11 @@ class EmailSent(_Data):
 
 
 class SmsSent(_Data):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["body"], "properties": {"body": {"type": "string"}}},
+        {"required": ["segments"], "properties": {"segments": {"type": "integer"}}},
+    ]})
+
     to_country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
     body: str | None = Field(None, max_length=20_000,
                              description="Used to count segments; never stored nor forwarded "
@@ -98,8 +117,8 @@ class OrderReviewReady(_Data):
 
 
 class SeasonalWindow(_Data):
-    first_day: date
-    last_day: date
+    first_day: JsonDate
+    last_day: JsonDate
     seats: int = Field(ge=0, le=MAX_COUNT)
 
     @model_validator(mode="after")
@@ -115,14 +134,8 @@ class SeatsChanged(_Data):
 
 
 class StorageMeasured(_Data):
-    objects: dict[ObjectKind, int] = Field(description="Object counts by kind at measurement.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> StorageMeasured:
-        for kind, n in self.objects.items():
-            if not 0 <= n <= MAX_OBJECTS:
-                raise ValueError(f"objects.{kind} out of range")
-        return self
+    objects: dict[ObjectKind, Annotated[int, Field(ge=0, le=MAX_OBJECTS)]] = Field(
+        description="Object counts by kind at measurement.")
 
 
 class _Attachment(_Data):
@@ -143,7 +156,8 @@ class AttachmentDeleted(_Attachment):
 class AccountSubscribed(_Data):
     product: Product
     plan: str = Field(min_length=1, max_length=128)
-    anchor: date | None = Field(None, description="Cycle anchor day; default: the event's date.")
+    anchor: JsonDate | None = Field(None,
+                                    description="Cycle anchor day; default: the event's date.")
     pricebook: str | None = Field(None, max_length=128)
 
 
