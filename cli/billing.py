@@ -56,9 +56,11 @@ def rerate(
                        ] = False,
 ) -> None:
     """Re-rate closed cycles from the event log; issue revisions where the result differs."""
+    from cli.context import deployment_books
     from cli.sql import open_clickhouse
     from infra.clock import clock_from
-    from pricing.pricebook_loader import PriceBookError, load_pricebook, reference_books
+    from pricing.lateness import with_lateness
+    from pricing.pricebook_loader import PriceBookError, load_pricebook
     from projections.client import open_client
     from projections.rerating import issued_invoices, publish_revisions, rerating_source
     from projections.rerating import rerate as do_rerate
@@ -68,8 +70,11 @@ def rerate(
     err = Console(stderr=True)
     processor = ProcessorSettings()
     try:
-        default = load_pricebook(processor.rate_pricebook)
+        default, books, lateness = deployment_books(processor.rate_pricebook,
+                                                    processor.allowed_lateness_h)
         override = load_pricebook(pricebook) if pricebook else None
+        if override is not None:  # the deployment's one lateness, whatever the book says
+            override = with_lateness({override.name: override}, lateness)[override.name]
     except (PriceBookError, OSError) as exc:
         err.print(f"[red]error:[/red] cannot load price book: {escape(str(exc))}")
         raise typer.Exit(2) from exc
@@ -81,7 +86,6 @@ def rerate(
             err.print(f"[red]error:[/red] --cycle-start {escape(repr(cycle_start))} "
                       "is not YYYY-MM-DD")
             raise typer.Exit(2) from exc
-    books = reference_books(default)
     bootstrap, topics = _context()
     clickhouse = ClickHouseSettings()
     client = open_clickhouse(clickhouse, lambda: open_client(clickhouse))

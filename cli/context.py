@@ -7,11 +7,15 @@ from __future__ import annotations
 import socket
 from typing import NoReturn
 
+import structlog
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from infra.kafka_settings import KafkaSettings
+from pricing.lateness import Lateness, LatenessConflict, resolve_lateness, with_lateness
+from pricing.pricebook import PriceBook
+from pricing.pricebook_loader import load_pricebook, reference_books
 from schemas.topics import Topics
 
 out = Console()
@@ -55,3 +59,22 @@ def kafka_target() -> tuple[str, Topics]:
              "start one with `metering up` (or `make run`), or set KAFKA_BOOTSTRAP_SERVERS "
              "to your cluster")
     return servers, Topics(kafka().topic_prefix)
+
+
+def deployment_books(rate_pricebook: str, override_hours: float | None
+                     ) -> tuple[PriceBook, dict[str, PriceBook], Lateness]:
+    """The rate price book, every reference book, and the one lateness every role applies
+    (`pricing.lateness`), the books carrying it. Logged at start; an override is printed."""
+    rate_book = load_pricebook(rate_pricebook)
+    books = reference_books(rate_book)
+    try:
+        lateness = resolve_lateness(books, override_hours)
+    except LatenessConflict as exc:
+        fail(str(exc), "align lateness_hours in the price books or set "
+                       "METERING_ALLOWED_LATENESS_H")
+    structlog.get_logger(__name__).info("lateness", hours=lateness.hours,
+                                        source=lateness.source)
+    if lateness.source == "override":
+        err.print(f"lateness: {lateness.describe()}")
+    books = with_lateness(books, lateness)
+    return books[rate_book.name], books, lateness

@@ -16,7 +16,7 @@ from rich.table import Table
 from api.keys_cli import register as _register_api_keys
 from cli import logs
 from cli.billing import register as _register_billing
-from cli.context import bootstrap, err, fail, kafka, out
+from cli.context import bootstrap, deployment_books, err, fail, kafka, out
 from cli.ops import register as _register_ops
 from cli.rate import register as _register_rate
 from cli.sql import register as _register_sql
@@ -88,17 +88,17 @@ def run() -> None:
 def worker() -> None:
     """A stream-processor worker (Kafka only; run as many as partitions allow)."""
     from infra.clock import clock_from
-    from pricing.pricebook_loader import load_pricebook
     from schemas.topics import Topics
     from stream_processors.app import build_processor
     from stream_processors.settings import ProcessorSettings
 
     k = _kafka()
     settings = ProcessorSettings()
+    rate_book, _, lateness = deployment_books(settings.rate_pricebook,
+                                              settings.allowed_lateness_h)
     _ensure_topics()
     faust_app = build_processor(_bootstrap(), k.partitions, Topics(k.topic_prefix), settings,
-                                load_pricebook(settings.rate_pricebook),
-                                clock_from(settings.clock))
+                                rate_book, clock_from(settings.clock), lateness)
     _run_faust(faust_app)
 
 
@@ -184,7 +184,6 @@ def webhooks() -> None:
 def sink() -> None:
     """The ClickHouse sink: applies migrations, then writes metered and rejected records."""
     from infra.clock import clock_from
-    from pricing.pricebook_loader import load_pricebook, reference_books
     from projections.billing_app import Billing
     from projections.ddl import migrate
     from projections.executor import ClickHouseThread
@@ -200,8 +199,9 @@ def sink() -> None:
     err.print(f"ClickHouse: {'embedded, data in' if ch.settings.embedded else 'server'} {where}")
     ch.call_sync(lambda client: migrate(client, ch.settings))
     processor = ProcessorSettings()
-    rate_book = load_pricebook(processor.rate_pricebook)
-    billing = Billing(reference_books(rate_book), rate_book.name, clock_from(processor.clock))
+    rate_book, books, _ = deployment_books(processor.rate_pricebook,
+                                           processor.allowed_lateness_h)
+    billing = Billing(books, rate_book.name, clock_from(processor.clock))
     faust_app = build_sink(_bootstrap(), k.partitions, Topics(k.topic_prefix), SinkSettings(),
                            ch, billing)
     try:

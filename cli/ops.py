@@ -40,6 +40,7 @@ def status() -> None:
         fail(f"cannot read the broker at {bootstrap}: {exc}",
               "start it with `metering up` or check KAFKA_BOOTSTRAP_SERVERS")
     out = Console()
+    out.print(f"lateness: {_lateness_line()}")
     table = Table("group", "topic", "partition", "committed", "end", "lag",
                   title="consumer lag")
     for group, topic, partition, at, end, lag in rows:
@@ -59,6 +60,20 @@ def status() -> None:
     for reason, n in reasons:
         table.add_row(reason, str(n))
     out.print(table if reasons else "rejected events: none")
+
+
+def _lateness_line() -> str:
+    """The deployment's one lateness as every role applies it (an override shown)."""
+    from pricing.lateness import LatenessConflict, resolve_lateness
+    from pricing.pricebook_loader import load_pricebook, reference_books
+    from stream_processors.settings import ProcessorSettings
+
+    settings = ProcessorSettings()
+    try:
+        books = reference_books(load_pricebook(settings.rate_pricebook))
+        return resolve_lateness(books, settings.allowed_lateness_h).describe()
+    except (LatenessConflict, OSError, ValueError) as exc:
+        return f"[red]{exc}[/red]"
 
 
 def alerts(account: Annotated[str | None, typer.Option(help="Only this account.")] = None,

@@ -19,9 +19,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
+from pricing.lateness import LatenessConflict, resolve_lateness, with_lateness
 from pricing.pricebook_loader import PriceBookError, load_pricebook
 from projections.offline_log import read_log
 from projections.offline_rating import rate_log
+from stream_processors.settings import ProcessorSettings
 
 
 def _until(value: str) -> datetime:
@@ -56,10 +58,15 @@ def rate(
     limit = _until(until)
     try:
         book = load_pricebook(pricebook)
-    except (PriceBookError, FileNotFoundError, OSError) as exc:
+        # the pipeline's one lateness: the book's, or the override every role applies
+        lateness = resolve_lateness({book.name: book}, ProcessorSettings().allowed_lateness_h)
+    except (PriceBookError, FileNotFoundError, OSError, LatenessConflict) as exc:
         err.print(f"[red]error:[/red] cannot load price book {escape(repr(pricebook))}: "
                   f"{escape(str(exc))}")
         raise typer.Exit(2) from exc
+    book = with_lateness({book.name: book}, lateness)[book.name]
+    if lateness.source == "override":
+        err.print(f"lateness: {lateness.describe()}")
     size = events.stat().st_size
     with Progress(TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(),
                   console=err, transient=True) as progress, events.open("rb") as fh:

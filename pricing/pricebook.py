@@ -134,7 +134,7 @@ class PriceBook(_Frozen):
     version: str = Field(min_length=1)
     effective_from: date
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    lateness_hours: int = Field(default=24, ge=0)
+    lateness_hours: float = Field(default=24, ge=0)
     """Events up to this long after a cycle's end still belong to it; invoices wait."""
     alert_thresholds: list[Annotated[Decimal, Field(gt=0, le=1)]] = [
         Decimal("0.8"),

@@ -24,6 +24,7 @@ from infra.bulk_consumer import BulkConsumer
 from infra.bulk_producer import BulkProducer, Output
 from infra.clock import Clock
 from infra.faust_runtime import create_app, finish_batch, retry_forever
+from pricing.lateness import Lateness
 from pricing.pricebook import PriceBook
 from schemas.metered_wire import MeteredBatchHeader, encode_batch, encode_row
 from schemas.records import Alert, Decision, MeteredEvent, RejectReason
@@ -38,8 +39,9 @@ log = structlog.get_logger(__name__)
 
 def build_processor(bootstrap: str, partitions: int, topics: Topics,
                     settings: ProcessorSettings, rate_book: PriceBook,
-                    clock: Clock) -> faust.App:
-    """`rate_book`: the price book whose SMS credit-rate table the stream applies."""
+                    clock: Clock, lateness: Lateness) -> faust.App:
+    """`rate_book`: the price book whose SMS credit-rate table the stream applies;
+    `lateness`: the deployment's (`pricing.lateness`), the same the close of cycle uses."""
     # the faust app (lifecycle, timers, outputs) has a group of its own: the events topic is
     # read by the bulk consumer in the group `settings.app_id` (aiokafka's assignor)
     app = create_app(f"{settings.app_id}-app", bootstrap, partitions)
@@ -49,8 +51,8 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     store = AccountStore(bootstrap, topics.accounts, partitions)
     limits = limits_context(rate_book) if settings.limits else None
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
-    core = Core(store, rules_for(rate_book), Policy(settings.allowed_lateness,
-                                                    settings.max_future), dedup, limits)
+    core = Core(store, rules_for(rate_book), Policy(lateness.delta, settings.max_future),
+                dedup, limits)
 
     def reload() -> None:
         store.load()

@@ -18,7 +18,9 @@ class ProcessorSettings(BaseSettings):
     app_id: str = "metering-processor"
     batch_max: int = Field(10_000, ge=1, le=100_000)
     batch_within_s: float = Field(0.05, gt=0)
-    allowed_lateness_h: float = Field(24.0, ge=0)
+    allowed_lateness_h: float | None = Field(
+        None, ge=0, description="Override of the price books' lateness_hours, for every role "
+                                "(worker, close of cycle, metering rate); unset: the books'.")
     max_future_s: float = Field(300.0, ge=0)
     dedup_window: int = Field(500_000, ge=0)
     rate_pricebook: str = Field("marketing_tiers",
@@ -28,10 +30,6 @@ class ProcessorSettings(BaseSettings):
     tick_s: float = Field(30.0, gt=0, description="How often the clock is looked at "
                                                   "(auto-downgrades, cycle roll-over).")
     clock: str = Field("system", description="system | file:<path> | fixed:<RFC 3339>")
-
-    @property
-    def allowed_lateness(self) -> timedelta:
-        return timedelta(hours=self.allowed_lateness_h)
 
     @property
     def max_future(self) -> timedelta:

@@ -69,6 +69,7 @@ def test_status_and_alerts(bootstrap: str, tmp_path: Path) -> None:
     assert rejected.get("unknown_account") == "1" and rejected.get("malformed_json") == "1"
     assert sum(int(v) for v in rejected.values() if v.isdigit()) == 2
     assert "last close:" in status.stdout
+    assert "lateness: 24 h (the price books' lateness_hours)" in status.stdout
 
 
 def test_status_without_broker_is_one_clear_line(tmp_path: Path) -> None:
