@@ -48,7 +48,12 @@ class LiveCycle(BaseModel):
     sums: dict[str, Decimal] = Field(default_factory=dict)
     """Sum and distinct stream meters, cycle to date."""
     peaks: dict[str, Decimal] = Field(default_factory=dict)
-    """Gauge stream meters: the highest level in the cycle (opening level included)."""
+    """Gauge stream meters: the highest level in the cycle (opening level included). The
+    cycle is half-open: a change at exactly its first instant sets the opening (a cart
+    deactivated then was active only before the cycle)."""
+    after_start: dict[str, Decimal] = Field(default_factory=dict)
+    """Gauge stream meters: the highest level reached by a change after the first instant
+    (what the peak stays at least, when a change at the first instant lowers the opening)."""
     fired: list[str] = Field(default_factory=list)
     """Alert keys already raised this cycle: "product|meter|threshold"."""
     flexed: dict[str, str] = Field(default_factory=dict)

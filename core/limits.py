@@ -265,7 +265,8 @@ class LiveRun:
         before = {(pid, m): self.value(m) for pid, _, _, _, plan in watched for m in plan.limits}
         live = self.live
         levels = dict(self.state.levels)
-        sums, peaks = dict(live.sums), dict(live.peaks)
+        sums, peaks, after = dict(live.sums), dict(live.peaks), live.after_start
+        at_start = event.time <= live.start
         for mv in moves:
             if mv.kind in ("sum", "distinct"):
                 sums[mv.meter] = sums.get(mv.meter, ZERO) + mv.quantity
@@ -273,12 +274,19 @@ class LiveRun:
             level = levels.get(mv.meter, ZERO)
             level = level + mv.quantity if mv.kind == "delta" else mv.quantity
             levels[mv.meter] = level
+            if at_start:  # half-open cycle: a change at its first instant sets the opening
+                peaks[mv.meter] = max(level, after.get(mv.meter, level))
+                continue
             peaks[mv.meter] = max(peaks.get(mv.meter, level), level)
+            if after is live.after_start:
+                after = dict(after)
+            after[mv.meter] = max(after.get(mv.meter, level), level)
         if late:
             self.state = self.state.model_copy(update={"levels": levels})
             return
         self.state = self.state.model_copy(update={
-            "levels": levels, "live": live.model_copy(update={"sums": sums, "peaks": peaks}),
+            "levels": levels, "live": live.model_copy(update={
+                "sums": sums, "peaks": peaks, "after_start": after}),
             "last_offset": max(self.offset, self.state.last_offset)})
         for pid, pp, book, product, plan in watched:
             self.alerts(pid, book, product, plan, before)

@@ -229,8 +229,11 @@ WITH levels AS (
 ),
 active AS (
     SELECT account, meter, cycle_start, cycle_end,
-           argMin(before, (event_time, q, source, id)) AS opening,
-           greatest(opening, max(level)) AS peak,
+           if(countIf(event_time <= cycle_start) > 0,
+              argMaxIf(level, (event_time, q, source, id), event_time <= cycle_start),
+              argMin(before, (event_time, q, source, id))) AS opening,
+           if(countIf(event_time > cycle_start) > 0,
+              greatest(opening, maxIf(level, event_time > cycle_start)), opening) AS peak,
            argMax(level, (event_time, q, source, id)) AS end_value,
            count() AS events
     FROM levels

@@ -11,8 +11,11 @@ It mirrors `projections/ddl.py`:
   (event_time, quantity, source, id) across all cycles, so a gauge carries its level
   from earlier cycles. A `delta` reading's level is the running sum, a `set` reading's
   level is its quantity; `before` is the level just before it (for `set`: the previous
-  reading, 0 at first). Per (account, cycle, meter): opening = `before` of the cycle's
-  first reading, peak = max(opening, levels in the cycle), end = level of its last one.
+  reading, 0 at first). Per (account, cycle, meter): opening = the level at the cycle's
+  first instant (the cycle is half-open: after every reading at exactly its start, else
+  `before` of its first reading), peak = max(opening, levels of the readings after the
+  start), end = level of its last one. A cart deactivated at exactly the start was
+  active only before the cycle: it is not in the cycle's peak.
   A cycle of the account (any event of the account falls in it, with or without meters)
   in which a gauge has no reading carries its level in: opening = peak = end = the level
   of the last reading before the cycle's start, `events` = 0, and no row when that level
@@ -127,13 +130,14 @@ def peak_rows(events: Iterable[MeteredEvent], cycle_of: CycleOf = stream_cycle
     for (account, meter), readings in series.items():
         readings.sort(key=_Reading.order)
         levels = _levels(readings)
-        groups: dict[tuple[datetime, datetime], list[tuple[Decimal, Decimal]]] = {}
-        for r, pair in zip(readings, levels, strict=True):
-            groups.setdefault(r.cycle, []).append(pair)
+        groups: dict[tuple[datetime, datetime], list[tuple[datetime, Decimal, Decimal]]] = {}
+        for r, (before, now) in zip(readings, levels, strict=True):
+            groups.setdefault(r.cycle, []).append((r.time, before, now))
         for (start, end), items in groups.items():
-            opening = items[0][0]
-            peak = max([opening, *(now for _, now in items)])
-            rows.append(PeakRow(account, start, end, meter, opening, peak, items[-1][1],
+            at_start = [now for t, _, now in items if t <= start]
+            opening = at_start[-1] if at_start else items[0][1]
+            peak = max([opening, *(now for t, _, now in items if t > start)])
+            rows.append(PeakRow(account, start, end, meter, opening, peak, items[-1][2],
                                 len(items)))
         for start, end in cycles[account] - groups.keys():
             earlier = [now for r, (_, now) in zip(readings, levels, strict=True)

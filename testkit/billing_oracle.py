@@ -203,10 +203,12 @@ def _carts(a: Account, until: datetime) -> None:
     for c in _cycles(t0.date(), t0, until):
         total = Decimal(0)
         for category, price in CARTS.items():
-            level = sum(d for t, k, d in changes if k == category and t < c[0])
+            # half-open: the level at the cycle's first instant includes the changes made
+            # at that instant; only later changes can raise the peak
+            level = sum(d for t, k, d in changes if k == category and t <= c[0])
             peak = level
             for t, k, d in changes:
-                if k == category and _in(t, c):
+                if k == category and _in(t, c) and t > c[0]:
                     level += d
                     peak = max(peak, level)
             total += peak * price

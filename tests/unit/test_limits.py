@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.can_send import can_send
-from core.limits import LimitsContext, tick
+from core.limits import LimitsContext, limits_context, tick
 from core.process import Outcome, Policy
 from pricing.pricebook import AlertSpec
 from pricing.pricebook_loader import load_pricebook
@@ -232,3 +232,30 @@ def test_absolute_thresholds_from_the_price_book() -> None:
     acc = Account()
     acc.h.limits = LimitsContext({book.name: book}, book.name)
     assert keys(acc.send(40_000, T0 + timedelta(days=25))) == ["=1000", "50%"]
+
+
+def test_a_profile_removed_at_a_cycles_first_instant_is_not_in_its_live_peak() -> None:
+    """Half-open cycles in the live limits as in the peak views: a contact removed at
+    exactly April's first instant was active only in March; one added later in April
+    raises the peak, and a second change at the first instant does not undo that."""
+    h = Harness(policy=Policy(allowed_lateness=timedelta(days=400)),
+                limits=limits_context(load_pricebook("package_plans")))
+    h.feed(event("account.subscribed", {"product": "package", "plan": "starter",
+                                        "pricebook": "package_plans", "anchor": "2026-03-01"},
+                 eid="s", time="2026-03-01T00:00:00Z"), received="2026-03-01T00:00:00Z")
+
+    def profile(op: str, pid: str, t: str) -> None:
+        h.feed(event(f"profile.{op}", {"profile_id": pid, "emailable": True},
+                     eid=f"{op}-{pid}-{t}", time=t), received=t)
+
+    profile("added", "p0", "2026-03-02T00:00:00Z")
+    profile("added", "p1", "2026-03-03T00:00:00Z")
+    profile("removed", "p0", "2026-04-01T00:00:00Z")
+    live = h.states["acc"].live
+    assert live is not None and live.start.isoformat() == "2026-04-01T00:00:00+00:00"
+    assert live.peaks["profiles.active"] == 1  # was 2: p0 counted in April
+    profile("added", "p2", "2026-04-05T00:00:00Z")  # 2 active
+    profile("removed", "p1", "2026-04-01T00:00:00Z")  # a late change at the first instant
+    live = h.states["acc"].live
+    assert live is not None
+    assert live.peaks["profiles.active"] == 2
