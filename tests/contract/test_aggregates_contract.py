@@ -136,7 +136,8 @@ PEAKS: dict[str, dict[tuple[date, str], tuple[int, int, int, int]]] = {
              (C2, CART): (1, 1, 1, 0)},
     "profiles": {(C1, TOTAL): (0, 2, 1, 3), (C1, ACTIVE): (0, 2, 1, 3)},
     "sets": {(C0, SEATS): (0, 10, 10, 1), (C1, SEATS): (10, 12, 9, 3),
-             (C2, SEATS): (9, 11, 5, 2),
+             # s3 at exactly cycle 2's first instant sets its opening (half-open cycle)
+             (C2, SEATS): (11, 11, 5, 2),
              (C1, "storage.data.bytes"): (0, 4_100_000_000, 4_100_000_000, 1),
              (C1, "storage.attachments.bytes"): (0, 5000, 3000, 3),
              (C2, "storage.data.bytes"): (4_100_000_000, 4_100_000_000, 4_100_000_000, 0),
