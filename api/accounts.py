@@ -41,8 +41,8 @@ class ScheduledSend(BaseModel):
 
 class ScheduledSendAccepted(BaseModel):
     event_id: str
-    partition: int
-    offset: int
+    partition: int | None = Field(None, description="Only for a key that reads every account.")
+    offset: int | None = Field(None, description="Only for a key that reads every account.")
     answer: CanSendAnswer | None = None
 
 
@@ -99,23 +99,29 @@ def accounts_router(access: Access, view: StateView, producer: list[EventProduce
         if sent.partition is None or sent.offset is None:
             raise ApiError(503, "not_acknowledged", f"Kafka did not acknowledge the event: "
                            f"{sent.error}; send it again with the same id")
-        accepted = ScheduledSendAccepted(event_id=event.id, partition=sent.partition,
-                                         offset=sent.offset)
+        accepted = ScheduledSendAccepted(event_id=event.id)
+        if key.ops:
+            accepted.partition, accepted.offset = sent.partition, sent.offset
         if wait:
             state = await asyncio.to_thread(view.wait_for, account, sent.offset, view_wait_s)
             accepted.answer = can_send(state, account, body.product, 1, ctx, clock.now())
         return accepted
 
     @router.get("/usage", response_model=UsageAnswer)
-    def usage(account: Readable) -> UsageAnswer:
-        """The current cycle: every meter of the plan against its allotment."""
-        return current_usage(state_of(account), account, ctx, clock.now())
+    def usage(account: Readable, key: Annotated[ApiKey, Depends(access.key)]
+              ) -> UsageAnswer:
+        """The current cycle: every meter of the plan against its allotment
+        (`as_of_offset` only for a key that reads every account)."""
+        answer = current_usage(state_of(account), account, ctx, clock.now())
+        return answer if key.ops else answer.model_copy(update={"as_of_offset": None})
 
     @router.get("/limits")
-    def limits(account: Readable) -> dict[str, Any]:
-        """Plans, policies, gauge levels and the live cycle as the stream stored them."""
+    def limits(account: Readable, key: Annotated[ApiKey, Depends(access.key)]
+               ) -> dict[str, Any]:
+        """Plans, policies, gauge levels and the live cycle as the stream stored them
+        (`as_of_offset` only for a key that reads every account)."""
         state = state_of(account)
-        return {"account": account, "as_of_offset": state.last_offset,
+        return {"account": account, "as_of_offset": state.last_offset if key.ops else None,
                 "products": {k: v.model_dump(mode="json") for k, v in state.products.items()},
                 "levels": {k: str(v) for k, v in state.levels.items()},
                 "live": None if state.live is None else state.live.model_dump(mode="json")}

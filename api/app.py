@@ -43,7 +43,8 @@ DESCRIPTION = """Usage metering over HTTP.
 
 Authenticate with an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`. A key
 may write (ingest for) and read a list of accounts, or `*`. Errors are
-`{"error": "...", "reason": "<machine code>"}`.
+`{"error": "...", "reason": "<machine code>", "request_id": "..."}`; every answer has an
+`X-Request-Id` header.
 """
 
 
@@ -78,8 +79,9 @@ def create_api(view: StateView, producer_factory: Callable[[], EventProducer],
                     log.warning("api.producer_close", error=repr(exc)[:300])
             producer.clear()
 
+    # no trailing-slash redirects: Starlette builds their Location from the Host header
     api = FastAPI(title="Usage metering API", version="1", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, redirect_slashes=False)
     install_handlers(api)
     acc = access(keys)
     api.include_router(ingest_router(acc, producer, clock, limits))

@@ -62,6 +62,12 @@ class ApiKey(BaseModel):
     def can_read(self, account: str) -> bool:
         return ANY in self.read or account in self.read
 
+    @property
+    def ops(self) -> bool:
+        """May read every account: sees Kafka offsets (which reveal every tenant's volume
+        on a partition) and the operator routes."""
+        return ANY in self.read
+
 
 class KeysDocument(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -40,7 +40,9 @@ class ProductUsage(BaseModel):
 
 class UsageAnswer(BaseModel):
     account: str
-    as_of_offset: int = Field(description="Offset of the last event the answer includes.")
+    as_of_offset: int | None = Field(
+        description="Offset of the last event the answer includes (null unless the key "
+                    "reads every account: an offset counts every tenant's events).")
     tracked: bool = Field(description="Whether the stream keeps live usage of the account.")
     cycle_start: datetime
     cycle_end: datetime

@@ -53,6 +53,8 @@ _HINTS = {
     81: "check the database: metering sql \"SHOW DATABASES\", or --database",
     159: "narrow the query, or raise --timeout",
     396: "add a LIMIT or aggregate, or raise --max-rows",
+    241: "the query needs more memory than allowed: narrow or aggregate it, or raise "
+         "--max-memory",
     456: "give every {name:Type} a value with --param name=value",
     457: "pass a value the placeholder's type can parse",
     READONLY_REFUSED: "this door only reads; writes go through the pipeline",
@@ -159,6 +161,9 @@ def sql(
     max_rows: Annotated[int | None, typer.Option(
         min=1, help="Fail above this many rows (default: METERING_SQL_MAX_RESULT_ROWS "
                     "or 100000).")] = None,
+    max_memory: Annotated[int | None, typer.Option(
+        min=10_000_000, help="Bytes the query may hold (default: "
+                             "METERING_SQL_MAX_MEMORY_USAGE or 400000000).")] = None,
 ) -> None:
     """Run one read-only query against ClickHouse (values only as bound parameters)."""
     text = typer.get_text_stream("stdin").read() if query == "-" else query
@@ -169,7 +174,8 @@ def sql(
         _fail(f"query refused: {exc.reason}", _refusal_hint(exc), 2)
     env = ReadOnlyLimits()
     limits = ReadOnlyLimits(max_execution_time=timeout or env.max_execution_time,
-                            max_result_rows=max_rows or env.max_result_rows)
+                            max_result_rows=max_rows or env.max_result_rows,
+                            max_memory_usage=max_memory or env.max_memory_usage)
     settings = ClickHouseSettings()
     client = _open(settings, limits)
     try:

@@ -10,9 +10,9 @@ Defence in depth, each layer enough for what it covers:
    FORMAT clauses, heredocs (`$$`), `#` comments and non-ASCII outside quotes (ClickHouse
    reads U+00A0 as a space).
 2. The query runs with `readonly=1` (plus `max_execution_time`, `max_result_rows`,
-   `result_overflow_mode=throw`): the server refuses writes, DDL, SET and the table
-   functions that reach files or the network (chdb 26.9 still lets SYSTEM STOP MERGES and
-   KILL QUERY through: they do not start with an allowed keyword).
+   `result_overflow_mode=throw`, `max_memory_usage`): the server refuses writes, DDL,
+   SET and the table functions that reach files or the network (chdb 26.9 still lets
+   SYSTEM STOP MERGES and KILL QUERY through: they do not start with an allowed keyword).
    `open_readonly_client` sets them on the client's session (chdb: SET on a dedicated
    handle, readonly last), so even a multi-statement text slipping past (1) runs read-only
    from its first statement. On any other client they ride with the query. (Never let
@@ -80,12 +80,16 @@ class ReadOnlyLimits(BaseSettings):
     max_execution_time: int = Field(30, ge=1, le=86_400, description="Seconds per query.")
     max_result_rows: int = Field(100_000, ge=1, le=100_000_000,
                                  description="Larger results fail; they are never cut.")
+    max_memory_usage: int = Field(400_000_000, ge=10_000_000, le=100_000_000_000,
+                                  description="Bytes one query may hold (ClickHouse "
+                                              "max_memory_usage); over it, it fails.")
 
     def clickhouse_settings(self) -> dict[str, Any]:
         """readonly last: applied in order as SETs (chdb), it would refuse the others."""
         return {"max_execution_time": self.max_execution_time,
                 "max_result_rows": self.max_result_rows,
-                "result_overflow_mode": "throw", "readonly": 1}
+                "result_overflow_mode": "throw", "max_memory_usage": self.max_memory_usage,
+                "readonly": 1}
 
 
 @dataclass(frozen=True)

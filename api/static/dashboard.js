@@ -161,7 +161,7 @@ async function accountPage(main) {
     el("p", {class: "muted"}, `cycle ${day(usage.cycle_start)} – ${day(usage.cycle_end)} · ` +
       `plans: ${usage.products.map((p) => `${p.product}: ${p.plan}` +
         (p.blocked ? ` (blocked: ${p.blocked})` : "")).join(", ") || "none"} · ` +
-      `as of offset ${usage.as_of_offset}`),
+      (usage.as_of_offset === null ? "live state" : `as of offset ${usage.as_of_offset}`)),
     section("Usage against allotment, cycle to date", usageBars(usage)),
     section("Alerts over the cycle (% of the limit)", alertTimeline(usage, alerts.alerts)),
     section("Peaks (gauges)", table(["gauge", "peak this cycle", "level now"], peaks, [1, 2])),

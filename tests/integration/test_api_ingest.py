@@ -25,7 +25,8 @@ pytestmark = pytest.mark.integration
 T = TypeVar("T")
 KEYS = {"checkout": ("key-checkout", ["acme", "globex"], []),
         "acme-dash": ("key-acme-dash", [], ["acme"]),
-        "globex-dash": ("key-globex-dash", [], ["globex"])}
+        "globex-dash": ("key-globex-dash", [], ["globex"]),
+        "ops": ("key-ops", ["*"], ["*"])}
 
 
 def entries() -> str:
@@ -69,8 +70,8 @@ def test_http_ingest_is_metered_and_reads_are_scoped(bootstrap: str, tmp_path: P
                  METERING_CLOCK=f"file:{clock}", METERING_TICK_S="0.5",
                  METERING_SINK_PROJECTOR_INTERVAL_S="1")
     base = f"http://127.0.0.1:{port}"
-    checkout, acme, globex = (MeteringClient(base, api_key=KEYS[n][0])
-                              for n in ("checkout", "acme-dash", "globex-dash"))
+    checkout, acme, globex, ops = (MeteringClient(base, api_key=KEYS[n][0])
+                                   for n in ("checkout", "acme-dash", "globex-dash", "ops"))
     batch = [
         ce("acme", "account.subscribed", {"product": "email", "plan": "email-7k",
                                           "anchor": "2026-03-01"}, "2026-03-01T00:00:00Z", "s1"),
@@ -88,9 +89,11 @@ def test_http_ingest_is_metered_and_reads_are_scoped(bootstrap: str, tmp_path: P
         p.start_worker()
         p.spawn("api")
         eventually("the API answers", lambda: httpx.get(f"{base}/healthz").json())
-        accepted = checkout.send_events(batch)
+        accepted = ops.send_events(batch)  # offsets only to a key that reads every account
         assert accepted["accepted"] == len(batch) == 15
         placed = [(e["subject"], e["partition"], e["offset"]) for e in accepted["events"]]
+        again = checkout.send_events(batch[2:3])  # e1 once more: counts once
+        assert [(e["partition"], e["offset"]) for e in again["events"]] == [(None, None)]
         assert len({(part, off) for _, part, off in placed}) == 15  # each on the log once
         assert len({part for subject, part, _ in placed if subject == "acme"}) == 1
 

@@ -313,6 +313,27 @@ def test_timeout(engine: Engine) -> None:
         quick.close()
 
 
+def test_a_query_over_the_memory_limit_fails_with_a_clear_error(engine: Engine) -> None:
+    assert engine.run("SELECT getSetting('max_memory_usage')") == [(400_000_000,)]
+    small = open_readonly_client(engine.settings, ReadOnlyLimits(
+        max_execution_time=30, max_result_rows=10, max_memory_usage=20_000_000))
+    try:
+        with pytest.raises(DatabaseError) as over:  # ~80 MB of UInt64 in one array
+            run_readonly(small, "SELECT length(groupArray(number)) FROM numbers(10000000)",
+                         {}, engine.db)
+        assert over.value.code == 241, over.value
+        assert "memory limit" in str(over.value).lower()
+    finally:
+        small.close()
+
+
+def test_cli_says_a_query_is_over_the_memory_limit(engine: Engine) -> None:
+    done = _sql(engine, "--max-memory", "20000000",
+                "SELECT length(groupArray(number)) FROM numbers(10000000)")
+    assert done.exit_code == 1
+    assert "more memory than allowed" in done.output and "--max-memory" in done.output
+
+
 def test_nothing_was_touched(engine: Engine) -> None:
     """Runs after the attempts above (file order): tables and rows as created."""
     engine.assert_intact()
