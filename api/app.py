@@ -16,13 +16,14 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.accounts import accounts_router
 from api.auth import NO_KEYS, access
 from api.dashboard import dashboard_router
-from api.errors import ERROR_RESPONSES, install_handlers
+from api.errors import ERROR_RESPONSES, ErrorBody, install_handlers, request_id
 from api.feeds import Feeds
 from api.ingest import IngestLimits, ingest_router
 from api.invoice_documents import invoice_documents_router
@@ -99,7 +100,20 @@ def create_api(view: StateView, producer_factory: Callable[[], EventProducer],
 
     @api.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
-        """Liveness (no key needed)."""
+        """Liveness (no key needed): the process answers."""
         return {"status": "ok"}
+
+    @api.get("/readyz", tags=["health"], responses={503: {"model": ErrorBody}})
+    def readyz(request: Request) -> JSONResponse:
+        """Readiness (no key needed): events can be sent now. A producer left in a fatal
+        state by a refused record is rebuilt here (and before any send); 503 while not."""
+        p = producer[0] if producer else None
+        if p is not None and callable(getattr(p, "recover", None)):
+            p.recover()  # type: ignore[attr-defined]
+        if p is not None and getattr(p, "healthy", True):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"error": "the Kafka producer cannot send now",
+                             "reason": "producer_not_ready",
+                             "request_id": request_id(request)}, status_code=503)
 
     return api

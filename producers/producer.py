@@ -3,6 +3,13 @@
 acks=all and idempotence on; batching and compression on. A bad event raises
 `InvalidEvent` in the caller and nothing is sent; failed deliveries are collected and
 raised as `DeliveryError` by `flush()`/`close()`.
+
+One refused record must not stop every later one: kafka-python's idempotent producer
+turns any non-retriable batch error (a record time outside the broker's window,
+`InvalidTimestampError`) into a fatal state that aborts every later batch, for every
+account. The producer notices that state and rebuilds its Kafka client before the next
+send (`recover`); the records of the broken one fail with their error, and `healthy`
+says whether sends can succeed now (the API's readiness).
 """
 
 from __future__ import annotations
@@ -13,13 +20,17 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from kafka import KafkaProducer
+from kafka.errors import RetriableError
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.envelope import CloudEvent
 from schemas.events import EVENT_DATA
 from schemas.topics import Topics
+
+log = structlog.get_logger(__name__)
 
 
 class InvalidEvent(ValueError):
@@ -70,7 +81,39 @@ class MeteringProducer:
             "delivery_timeout_ms": 120_000,
         }
         config.update(kafka_overrides)
+        self._config = config
         self._kafka = KafkaProducer(**config)
+        self._suspect = False
+        self.rebuilds = 0
+        """How many times a fatal client state was replaced by a new client."""
+
+    # ---- health ---------------------------------------------------------------------------
+
+    def _fatal(self) -> bool:
+        manager = getattr(self._kafka, "_transaction_manager", None)
+        if manager is not None and hasattr(manager, "has_fatal_error"):
+            return bool(manager.has_fatal_error())
+        return self._suspect  # no manager to ask: a non-retriable failure is taken as fatal
+
+    @property
+    def healthy(self) -> bool:
+        """Can a send succeed now (the client is not in a fatal state)?"""
+        return not self._fatal()
+
+    def recover(self) -> bool:
+        """Replace a client in a fatal state by a new one; whether it did."""
+        with self._lock:
+            if not self._fatal():
+                return False
+            old, self._kafka = self._kafka, KafkaProducer(**self._config)
+            self._suspect = False
+            self.rebuilds += 1
+        log.warning("producer.rebuilt", reason="fatal_error", rebuilds=self.rebuilds)
+        try:
+            old.close(timeout=0)  # its pending batches were aborted with the fatal error
+        except Exception as exc:  # broken already: nothing more to release
+            log.warning("producer.close_failed", error=repr(exc)[:300])
+        return True
 
     # ---- building and validating ------------------------------------------------------
 
@@ -116,6 +159,7 @@ class MeteringProducer:
 
     def _send(self, key: bytes | None, value: bytes, source: str, event_id: str,
               timestamp_ms: int | None = None) -> Any:
+        self.recover()
         future = self._kafka.send(self.topics.events, key=key, value=value,
                                   timestamp_ms=timestamp_ms)
         future.add_errback(self._record_failure, source, event_id)
@@ -124,6 +168,8 @@ class MeteringProducer:
     def _record_failure(self, source: str, event_id: str, exc: BaseException) -> None:
         with self._lock:
             self._failures.append((source, event_id, exc))
+            if not isinstance(exc, RetriableError):
+                self._suspect = True
 
     def emit(self, event_type: str, account: str, data: dict[str, Any] | BaseModel,
              **envelope: Any) -> CloudEvent:
