@@ -30,6 +30,7 @@ import orjson
 import structlog
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from api.auth import Access
 from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
@@ -41,6 +42,8 @@ from schemas.envelope import CloudEvent
 from schemas.records import RejectedEvent
 
 log = structlog.get_logger(__name__)
+OFF_LOOP_BYTES = 64 * 1024
+"""Bodies larger than this are parsed and validated in a worker thread."""
 SINGLE = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 
@@ -77,11 +80,14 @@ async def read_body(request: Request, limit: int, reason: str) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # gone, or cut by the server's body timeout
+        raise ApiError(400, "client_disconnected", "the body did not arrive whole") from exc
     return b"".join(chunks)
 
 
@@ -230,8 +236,10 @@ def ingest_router(access: Access, producer: list[EventProducer], clock: Clock,
         if media == SINGLE:
             items = [await read_body(request, limits.max_event_bytes, "event_too_large")]
         elif media == BATCH:
-            items = split_batch(await read_body(request, limits.max_batch_bytes,
-                                                "batch_too_large"))
+            body = await read_body(request, limits.max_batch_bytes, "batch_too_large")
+            # a large batch is parsed off the event loop: other requests keep their answers
+            items = (await asyncio.to_thread(split_batch, body) if len(body) > OFF_LOOP_BYTES
+                     else split_batch(body))
             if len(items) > limits.max_batch_events:
                 raise ApiError(413, "too_many_events", f"{len(items)} events in the batch; "
                                f"at most {limits.max_batch_events}",
@@ -245,7 +253,9 @@ def ingest_router(access: Access, producer: list[EventProducer], clock: Clock,
             raise ApiError(415, "unsupported_media_type",
                            f"content type must be {SINGLE} or {BATCH}, not {media or 'none'}")
         now = clock.now()
-        events = check(items, key, RecordMeta("http", -1, 0, now))
+        meta = RecordMeta("http", -1, 0, now)
+        events = (await asyncio.to_thread(check, items, key, meta)
+                  if sum(map(len, items)) > OFF_LOOP_BYTES else check(items, key, meta))
         stamp = int(now.timestamp() * 1000)  # the record time is the API's clock
         results = await asyncio.to_thread(produce, producer[0], events, stamp,
                                           limits.send_timeout_s)

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.keys import ApiKey
+from api.server import ServerLimits
 from core.validate import MAX_EVENT_BYTES
 
 
@@ -31,3 +32,16 @@ class ApiSettings(BaseSettings):
                                                           "to acknowledge (503 after).")
     feed_keep: int = Field(100, ge=1, le=10_000, description="Alerts and decisions kept "
                                                              "in memory per account.")
+    header_timeout_s: float = Field(10.0, gt=0, description="Request line and headers must "
+                                                            "arrive within this (408).")
+    body_timeout_s: float = Field(30.0, gt=0, description="The body must arrive within this "
+                                                          "after the headers (408).")
+    max_connections_per_client: int = Field(64, ge=1, description="Open connections per "
+                                                                  "client address (429).")
+    max_connections: int = Field(2048, ge=1, description="Open connections in all (503).")
+    keep_alive_s: float = Field(5.0, gt=0, description="Idle keep-alive connections close.")
+
+    def server_limits(self) -> ServerLimits:
+        return ServerLimits(self.header_timeout_s, self.body_timeout_s,
+                            self.max_connections_per_client, self.max_connections,
+                            self.keep_alive_s)

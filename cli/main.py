@@ -128,11 +128,10 @@ def _api_settings_and_keys(warn: bool = True) -> tuple[ApiSettings, KeyStore]:
 def api() -> None:
     """The HTTP API (ingest, usage, limits, can-send, alerts, invoices); OpenAPI at /docs
     and /openapi.json; API keys from METERING_API_KEYS_FILE (api/README.md)."""
-    import uvicorn
-
     from api.app import create_api
     from api.feeds import Feeds
     from api.ingest import IngestLimits
+    from api.server import serve
     from core.limits import limits_context
     from infra.clock import clock_from
     from pricing.pricebook_loader import load_pricebook
@@ -155,7 +154,7 @@ def api() -> None:
         limits=IngestLimits(settings.max_event_bytes, settings.max_batch_events,
                             settings.max_batch_bytes, settings.send_timeout_s))
     try:
-        uvicorn.run(web, host=settings.host, port=settings.port, log_level="warning")
+        serve(web, settings.host, settings.port, settings.server_limits())
     finally:
         feeds.close()
         view.close()
