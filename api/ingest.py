@@ -39,6 +39,8 @@ from api.ports import EventProducer
 from core.validate import MAX_EVENT_BYTES, Decoded, RecordMeta, decode
 from infra.clock import Clock
 from schemas.envelope import CloudEvent
+from schemas.events import EVENT_DATA
+from schemas.jsonschema_export import event_schema_inline
 from schemas.records import RejectedEvent
 
 log = structlog.get_logger(__name__)
@@ -208,9 +210,12 @@ def _send_error(exc: BaseException) -> str:
     return "not_acknowledged"
 
 
+ANY_EVENT = {"oneOf": [event_schema_inline(t) for t in sorted(EVENT_DATA)]}
+"""One event of any type, each with its own data schema (`type` is one of the known
+types: another is `400 unknown_type`), exactly the exported `schemas/json` documents."""
 REQUEST_BODY = {"required": True, "content": {
-    SINGLE: {"schema": CloudEvent.model_json_schema()},
-    BATCH: {"schema": {"type": "array", "items": CloudEvent.model_json_schema()}}}}
+    SINGLE: {"schema": ANY_EVENT},
+    BATCH: {"schema": {"type": "array", "minItems": 1, "items": ANY_EVENT}}}}
 
 
 def ingest_router(access: Access, producer: list[EventProducer], clock: Clock,

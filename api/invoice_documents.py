@@ -41,7 +41,9 @@ def invoice_documents_router(access: Access, feeds: Feeds) -> APIRouter:
         return {"Content-Security-Policy": DOCUMENT_CSP, "X-Content-Type-Options": "nosniff",
                 "Content-Disposition": f'inline; filename="{safe}.{ext}"'}
 
-    @router.get("/{number}.html", response_class=HTMLResponse)
+    # the default response class stays JSON, so the error answers are documented as the
+    # JSON they are; the 200 is declared as the document's own type
+    @router.get("/{number}.html", responses={200: {"content": {"text/html": {}}}})
     def invoice_html(account: Readable, number: Number) -> HTMLResponse:
         """The invoice as an HTML page."""
         from projections.invoice_document import render_html
@@ -49,8 +51,7 @@ def invoice_documents_router(access: Access, feeds: Feeds) -> APIRouter:
         return HTMLResponse(render_html(find(account, number)),
                             headers=headers(number, "html"))
 
-    @router.get("/{number}.pdf", response_class=Response,
-                responses={200: {"content": {"application/pdf": {}}}})
+    @router.get("/{number}.pdf", responses={200: {"content": {"application/pdf": {}}}})
     def invoice_pdf(account: Readable, number: Number) -> Response:
         """The invoice as an A4 PDF."""
         from projections.invoice_document import render_pdf

@@ -15,6 +15,11 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 (1970-01-01 .. 2106-02-07), which holds the cycle bounds of the usage log."""
 
 
+TIME_PATTERN = r"^(1970-(0[2-9]|1[0-2])|197[1-9]-\d\d|19[89]\d-\d\d|20\d\d-\d\d)-"
+"""The year range of `time` as far as a pattern can say it (an offset can still move an
+instant at the edges out of range: the validator has the last word)."""
+
+
 def _time_text(value: Any) -> Any:
     """`time` is an RFC 3339 string (or a `datetime`), never a number."""
     if isinstance(value, str | datetime):
@@ -36,7 +41,8 @@ class CloudEvent(BaseModel):
     type: str = Field(min_length=1, max_length=128)
     subject: str = Field(min_length=1, max_length=128, description="The account id.")
     time: JsonTime = Field(description="RFC 3339; UTC or with an offset; stored as UTC; "
-                                       "from 1970-02-01 (included) to 2100-01-01.")
+                                       "from 1970-02-01 (included) to 2100-01-01.",
+                           json_schema_extra={"pattern": TIME_PATTERN})
     datacontenttype: str | None = None
     dataschema: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)

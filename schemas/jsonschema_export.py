@@ -20,11 +20,33 @@ def _event_schema(event_type: str) -> dict[str, Any]:
     envelope["title"] = f"{event_type} v{SCHEMA_VERSION}"
     envelope["properties"]["type"] = {"const": event_type, "type": "string"}
     envelope["properties"]["data"] = data
-    envelope["required"] = sorted({*envelope.get("required", []), "data"})
+    if data.get("required"):  # data with no required field may be left out: {} then
+        envelope["required"] = sorted({*envelope.get("required", []), "data"})
     if defs:
         envelope.setdefault("$defs", {}).update(defs)
     envelope["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return envelope
+
+
+def event_schema_inline(event_type: str) -> dict[str, Any]:
+    """The event type's schema with every `$ref` replaced by its definition (to embed it in
+    another document, e.g. the OpenAPI request bodies)."""
+    doc = _event_schema(event_type)
+    defs = doc.pop("$defs", {})
+    doc.pop("$schema", None)
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    out: dict[str, Any] = inline(doc)
+    return out
 
 
 def schemas_by_filename() -> dict[str, str]:
