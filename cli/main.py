@@ -75,13 +75,25 @@ def down() -> None:
 def run() -> None:
     """Everything on the embedded default: broker, sink (owns chdb), one worker, the HTTP
     API, and webhook delivery when METERING_WEBHOOK_MASTER_SECRET is set."""
-    from cli.stack import run_stack
+    from cli.stack import StackInfo, run_stack
+    from projections.settings import ClickHouseSettings, SinkSettings
+    from stream_processors.settings import ProcessorSettings
 
     roles = ["sink", "worker", "api"]
     if os.environ.get("METERING_WEBHOOK_MASTER_SECRET"):
         roles.append("webhooks")
-    _api_settings_and_keys(warn=False)  # a broken keys file fails here, before the stack
-    raise typer.Exit(run_stack(_kafka(), roles))
+    api, _ = _api_settings_and_keys(warn=False)  # a broken keys file fails here, first
+    k, ch = _kafka(), ClickHouseSettings()
+    data = k.data_dir.resolve()
+    info = StackInfo(
+        api_url=f"http://{api.host}:{api.port}",
+        groups=(ProcessorSettings().app_id, SinkSettings().app_id),
+        clickhouse=(f"embedded, data in {ch.embedded_path}" if ch.embedded
+                    else f"server {ch.dsn.split('@')[-1]}"),
+        kafka_data=None if k.bootstrap_servers else data / "kafka",
+        logs=data / "log" if sys.stderr.isatty() else None)
+    raise typer.Exit(run_stack(k, roles, info, lambda block: err.print(block,
+                                                                        highlight=False)))
 
 
 @app.command()
