@@ -92,8 +92,8 @@ def run() -> None:
                     else f"server {ch.dsn.split('@')[-1]}"),
         kafka_data=None if k.bootstrap_servers else data / "kafka",
         logs=data / "log" if sys.stderr.isatty() else None)
-    raise typer.Exit(run_stack(k, roles, info, lambda block: err.print(block,
-                                                                        highlight=False)))
+    raise typer.Exit(run_stack(k, roles, info, lambda block: err.print(
+        block, highlight=False, soft_wrap=True)))
 
 
 @app.command()

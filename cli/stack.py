@@ -76,10 +76,11 @@ def _groups_ready(bootstrap: str, groups: Sequence[str]) -> bool:
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
-        found = admin.describe_consumer_groups(list(groups))
+        found = admin.describe_groups(list(groups))
     finally:
         admin.close()
-    return all(g.state == "Stable" and g.members for g in found)
+    return all(found.get(g, {}).get("group_state") == "Stable" and found[g].get("members")
+               for g in groups)
 
 
 def _api_ready(url: str) -> bool:

@@ -6,6 +6,7 @@ it cleanly. On the session's real broker (KAFKA_BOOTSTRAP_SERVERS set: no second
 from __future__ import annotations
 
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,10 @@ from cli.processes import Pipeline
 from testkit.pipeline import ROOT
 
 pytestmark = pytest.mark.integration
+
+
+# the children share the pipe: faust's terminal spinner leaves escapes and backspaces
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x08")
 
 
 def _free_port() -> int:
@@ -40,7 +45,7 @@ def test_metering_run_prints_one_ready_block_then_stops_on_ctrl_c(bootstrap: str
 
     def pump() -> None:
         for line in output:
-            lines.put(line)
+            lines.put(_ANSI.sub("", line))
 
     threading.Thread(target=pump, daemon=True).start()
     seen: list[str] = []
