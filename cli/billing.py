@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,12 +119,18 @@ def rerate(
 def invoices(account: Annotated[str | None, typer.Option(help="Only this account.")] = None
              ) -> None:
     """Issued invoices and revisions, oldest first."""
-    table = Table("number", "account", "kind", "rev", "period", "total")
+    table = Table("number", "account", "kind", "rev", "period", "credit used", "credit left",
+                  "total")
     for doc in sorted(_issued().values(), key=lambda d: d.get("number", "")):
         if account is None or doc["account"] == account:
+            used = -sum((Decimal(ln["amount"]) for ln in doc["lines"]
+                         if ln["kind"] == "credit" and ln["product"] == "account"), Decimal(0))
+            left = doc.get("credit_balance")
             table.add_row(doc.get("number", ""), doc["account"], doc["kind"],
                           str(doc.get("revision", 0)),
                           f"{doc['cycle_start'][:10]} – {doc['cycle_end'][:10]}",
+                          f"{used:.2f}" if used else "",
+                          "" if left is None else str(left),
                           f"{doc['currency']} {doc['total']}")
     Console().print(table)
 

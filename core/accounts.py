@@ -12,16 +12,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pricing.cycles import Cycle, cycle_containing
+from pricing.pricebook import Term
+from pricing.seats import SeatChangeRefused, SeatContract, change_seats, seat_period
 from schemas.events import (
     AccountCancelled,
     AccountPlanChangeRequested,
     AccountSettingsChanged,
     AccountSubscribed,
     AccountWebhookConfigured,
+    SeatsChanged,
 )
 
 
@@ -36,6 +40,7 @@ class ProductPlan(BaseModel):
     cancelled_at: datetime | None = None
     next_plan: str | None = None
     """A requested plan change that takes effect when the next cycle starts."""
+    term: Literal["monthly", "annual"] = "monthly"
 
 
 class LiveCycle(BaseModel):
@@ -78,9 +83,24 @@ class AccountState(BaseModel):
     """Gauge stream meters (profiles, carts, seats, storage): the level now."""
     live: LiveCycle | None = None
     webhook_url: str | None = None
+    seats: int = 0
+    """Full-time seats contracted (the last accepted `seats.changed`)."""
+    seats_pending: int | None = None
+    """A reduction requested for the renewal, and when it applies."""
+    seats_pending_at: datetime | None = None
+    seats_offset: int = -1
+    """Offset of the last seat reading applied: a replay at or before it is not re-judged."""
 
     def cycle_for(self, t: datetime) -> Cycle:
         return _cycle_on_day(self.anchor, t.astimezone(UTC).date())
+
+    @property
+    def seat_term(self) -> Term:
+        return "annual" if any(p.term == "annual" for p in self.products.values()) \
+            else "monthly"
+
+    def seat_contract(self) -> SeatContract:
+        return SeatContract(self.seats, self.seats_pending, self.seats_pending_at)
 
 
 @lru_cache(maxsize=65_536)
@@ -99,7 +119,7 @@ def apply_account_event(state: AccountState | None, data: AccountData, at: datet
     if state is not None and offset <= state.last_offset:
         return state
     if isinstance(data, AccountSubscribed):
-        plan = ProductPlan(plan=data.plan, since=at, pricebook=data.pricebook)
+        plan = ProductPlan(plan=data.plan, since=at, pricebook=data.pricebook, term=data.term)
         if state is None:
             return AccountState(anchor=data.anchor or at.date(), subscribed_offset=offset,
                                 subscribed_at=at, last_offset=offset,
@@ -128,3 +148,21 @@ def apply_account_event(state: AccountState | None, data: AccountData, at: datet
             if data.product in (None, product):
                 products[product] = plan.model_copy(update={"cancelled_at": at})
     return state.model_copy(update={"last_offset": offset, "products": products})
+
+
+def apply_seats(state: AccountState, data: SeatsChanged, at: datetime, offset: int
+                ) -> AccountState | str:
+    """The state after a full-time seat reading (`pricing.seats.change_seats` decides), or
+    why it is refused; a replayed reading (offset at or before the last one applied) is
+    accepted as it was and changes nothing. The seat period is the account's: monthly
+    cycles from its anchor, or 12-month contracts when a product is on the annual term."""
+    if offset <= state.seats_offset:
+        return state
+    period = seat_period(state.anchor, state.seat_term, at)
+    try:
+        change = change_seats(state.seat_contract(), data.full_time, data.effective, at, period)
+    except SeatChangeRefused as exc:
+        return str(exc)
+    c = change.contract
+    return state.model_copy(update={"seats": c.seats, "seats_pending": c.pending,
+                                    "seats_pending_at": c.pending_at, "seats_offset": offset})

@@ -65,7 +65,7 @@ _FIELDS = frozenset({"count", "to_country", "segments", "encoding", "channel", "
                      "status", "bytes", "kind", "profile_id", "emailable", "cart_id",
                      "category", "order_id", "excluded", "full_time", "seasonal", "objects",
                      "attachment_id", "product", "plan", "anchor", "pricebook", "effective",
-                     "limit_policy", "auto_downgrade", "url"})
+                     "limit_policy", "auto_downgrade", "url", "term"})
 """Keys known not to be contact keys (a shortcut; tests keep them in step with schemas)."""
 
 _LOCAL_CHARS = r"\w.!#$%&'*+/=?^`{|}~-"

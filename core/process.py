@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from core.accounts import AccountData, AccountState, apply_account_event
+from core.accounts import AccountData, AccountState, apply_account_event, apply_seats
 from core.derive import DeriveRules, derive
 from core.limits import (
     LimitsContext,
@@ -28,7 +28,7 @@ from core.limits import (
 from core.validate import RecordMeta, decode, reject
 from pricing.sms_rates import UnknownCountry
 from schemas.envelope import CloudEvent
-from schemas.events import ACCOUNT_TYPES, SendScheduled
+from schemas.events import ACCOUNT_TYPES, SeatsChanged, SendScheduled
 from schemas.records import Alert, Decision, MeteredEvent, RejectedEvent, RejectReason
 
 
@@ -140,26 +140,40 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
         return rejected(RejectReason.UNKNOWN_ACCOUNT,
                         f"no subscription for account {event.subject[:128]!r}")
     outcome = _accept(raw, meta, event, data, state, rules, policy)
-    if outcome.metered is None:  # rejected: the account state stays as it was
+    metered = outcome.metered
+    if metered is None:  # rejected: the account state stays as it was
         return outcome
+    seated: AccountState | None = None
+    if isinstance(data, SeatsChanged):
+        seat = apply_seats(state, data, event.time, meta.offset)
+        if isinstance(seat, str):
+            return rejected(RejectReason.SEAT_REDUCTION_BEFORE_RENEWAL, seat)
+        if seat is not state:
+            seated = state = seat
+        if data.effective == "renewal" and state.seats_pending == data.full_time:
+            # a reduction for the renewal: the seats level stays until it applies
+            metered = metered.model_copy(update={"meters": []})
+            outcome = Outcome(metered=metered)
     if dedup is not None:
         dedup.remember(event.subject, event.source, event.id, meta.offset)
     error: str | None = roll_error
     live = LimitsOutcome(state)
     if limits is not None:
         try:
-            live = live_step(before, state, changed is not None, outcome.metered, data, limits)
+            live = live_step(before, state, changed is not None, metered, data, limits)
         except Exception as exc:  # the usage stands; the limits catch up on the next event
             error, live = f"{type(exc).__name__}: {exc}"[:500], LimitsOutcome(state)
         if live.changed:
             changed = live.state
+    if seated is not None and changed is None:
+        changed = seated
     if changed is not None:  # an account event: its state is stored whatever else happens
         rolled_decisions = rolled.decisions if rolled is not None else []
-        return Outcome(metered=outcome.metered, state=changed, state_changed=True,
+        return Outcome(metered=metered, state=changed, state_changed=True,
                        state_account=event.subject, alerts=tuple(live.alerts),
                        decisions=(*rolled_decisions, *live.decisions), limits_error=error)
     if error is not None:
-        return Outcome(metered=outcome.metered, limits_error=error)
+        return Outcome(metered=metered, limits_error=error)
     return outcome
 
 

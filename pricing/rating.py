@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from pricing.aggregates import CycleAggregates
 from pricing.charge_models import build_charge_model
+from pricing.credits import apply_credit
 from pricing.cycles import Cycle, cycle_containing
 from pricing.invoice import Invoice, InvoiceLine, LineKind
 from pricing.limits import LimitDecision, plan_limit
@@ -85,13 +86,6 @@ def rate_cycle(
                                               downgrades_decided)
         changes += consequences
         lines += _next_fees(book, timeline, product, cycle, consequences)
-    subtotal = sum((line.amount for line in lines), ZERO)
-    used = min(credit_balance, subtotal) if subtotal > 0 else ZERO
-    if used > 0:
-        lines.append(
-            InvoiceLine("credit", "account", None, Decimal(1), -used, -used,
-                        description="credit balance applied")
-        )  # fmt: skip
     invoice = Invoice(
         account=timeline.account,
         period_start=cycle.start,
@@ -102,7 +96,8 @@ def rate_cycle(
         pricebook=f"{book.name}@{book.version}",
         issued_at=cycle.end,
     )
-    return RatingResult(invoice, tuple(changes), credit_balance - used)
+    invoice, left = apply_credit(invoice, credit_balance)
+    return RatingResult(invoice, tuple(changes), left)
 
 
 def _fee_lines(

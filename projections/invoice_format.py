@@ -124,7 +124,7 @@ def invoice_view(doc: Mapping[str, Any]) -> InvoiceView:
     address: Sequence[Any] = seller.get("address") or ()
     if isinstance(address, str):
         address = address.splitlines()
-    facts = (
+    facts: tuple[tuple[str, str], ...] = (
         ("Invoice number", str(doc["number"])),
         ("Account", str(doc["account"])),
         ("Billing period", span),
@@ -136,6 +136,8 @@ def invoice_view(doc: Mapping[str, Any]) -> InvoiceView:
         ("Series", str(doc.get("series") or "—")),
         ("Invoice id", str(doc.get("invoice_id") or "—")),
     )
+    if doc.get("credit_balance") is not None:  # a downgrade's credit, after this invoice
+        facts += (("Credit balance left", money(doc["credit_balance"], currency)),)
     difference = doc.get("difference")
     previous = doc.get("previous_total")
     return InvoiceView(

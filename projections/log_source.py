@@ -34,7 +34,7 @@ from schemas.records import MeteredEvent, MeterValue
 
 LOG_COLUMNS = ("account, source, id, type, event_time, cycle_start, cycle_end, meters, kinds, "
                "quantities, dim, data, src_partition, src_offset, received_at")
-CONTROL = "type LIKE 'account.%' OR type = 'send.scheduled' OR has(meters, 'seats.full_time')"
+CONTROL = "type LIKE 'account.%' OR type IN ('send.scheduled', 'seats.changed')"
 Rederive = Callable[[MeteredEvent], MeteredEvent]
 
 

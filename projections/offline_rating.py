@@ -26,17 +26,20 @@ views, reading an account's events only where the views cannot answer).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 from core.replay import InjectedChange
+from pricing.credits import apply_credit
 from pricing.cycles import Cycle
 from pricing.invoice import Invoice, InvoiceLine
 from pricing.limits import LimitDecision, decision_invoice, plan_limit
 from pricing.pricebook import PriceBook
-from pricing.proration import seat_addition_invoice
+from pricing.proration import plan_change_proration_invoice, seat_addition_invoice
 from pricing.rating import rate_cycle, rated_products
+from pricing.seats import SeatChangeRefused, SeatContract, SeatEffective, change_seats
 from pricing.timeline import cycle_for
 from projections.aggregate_rows import AggregateRows
 from projections.invoicing import PROJECTOR_SOURCE
@@ -129,18 +132,61 @@ class MemorySource:
         return self.control_events(account)
 
 
+@dataclass(frozen=True)
+class _Invoiced:
+    """An invoice waiting for the credit pass (`extra`: fields added to its record)."""
+
+    invoice: Invoice
+    extra: Record
+
+
+@dataclass(frozen=True)
+class _Credit:
+    """Credit added to the account's balance (a mid-period downgrade of a seat plan)."""
+
+    amount: Decimal
+
+
 class AccountRater:
     def __init__(self, book: PriceBook, account: str, events: list[MeteredEvent],
                  until: datetime) -> None:
         self.book, self.account, self.events, self.until = book, account, events, until
         self.plans = AccountPlans(account)
-        self.records: list[tuple[datetime, int, Record]] = []
+        self.records: list[tuple[datetime, int, Record | _Invoiced | _Credit]] = []
         self.live = AccountDecisions(limits_for(book), until)
         self.problems: list[str] = []
+        self.seats: dict[str, SeatContract] = {}
 
-    def emit(self, at: datetime, record: Record) -> None:
+    def emit(self, at: datetime, record: Record | _Invoiced | _Credit) -> None:
         if at <= self.until:
             self.records.append((at, len(self.records), record))
+
+    def emit_invoice(self, at: datetime, invoice: Invoice, **extra: Any) -> None:
+        self.emit(at, _Invoiced(invoice, extra))
+
+    def _settle(self) -> list[Record]:
+        """The records in issue order, each cycle invoice taking what it can of the credit
+        balance left by earlier downgrades (`pricing.credits`). Only cycle invoices take
+        credit: one is issued after its cycle's end plus the lateness, when no event before
+        it can still arrive, so the credit it takes never changes once issued (an immediate
+        invoice is issued while a late downgrade may still come)."""
+        out: list[Record] = []
+        balance = Decimal(0)
+        for _, _, entry in sorted(self.records, key=lambda x: (x[0], x[1])):
+            if isinstance(entry, _Credit):
+                balance += entry.amount
+            elif isinstance(entry, _Invoiced) and entry.invoice.kind == "cycle":
+                had = balance
+                invoice, balance = apply_credit(entry.invoice, balance)
+                record = {**invoice_record(invoice), **entry.extra}
+                if had > 0:
+                    record["credit_balance"] = format(balance, "f")
+                out.append(record)
+            elif isinstance(entry, _Invoiced):
+                out.append({**invoice_record(entry.invoice), **entry.extra})
+            else:
+                out.append(entry)
+        return out
 
     def run(self, source: RatingSource) -> list[Record]:
         for event in self.events:
@@ -148,7 +194,7 @@ class AccountRater:
                 continue
             if event.type.startswith("account."):
                 self._account_event(event)
-            elif any(m.meter == "seats.full_time" for m in event.meters):
+            elif event.type == "seats.changed":
                 self._seats(event)
         done: set[tuple[str, Cycle]] = set()
         while (cycle := self._next_cycle(done)) is not None:
@@ -156,11 +202,13 @@ class AccountRater:
                         if (p, cycle) not in done]
             done.update((p, cycle) for p in products)
             self._rate(source, cycle, products)
-        return [r for _, _, r in sorted(self.records, key=lambda x: (x[0], x[1]))]
+        return self._settle()
 
     def _account_event(self, event: MeteredEvent) -> None:
         product = str(event.data.get("product") or "")
         before = self.plans.current(product, event.time)
+        period = cycle_for(self.book, self.plans.timeline(), product, event.time) \
+            if before is not None else None
         problem = self.plans.apply(self.book, event)
         if problem is not None:
             self.problems.append(f"{self.account}: {problem}")
@@ -171,6 +219,10 @@ class AccountRater:
                           key=lambda c: c.start)
             self.emit(event.time, plan_change_record(self.account, product, before.plan, plan,
                                                      changed.start, "requested"))
+            if changed.start == event.time and period is not None:
+                self._seat_plan_change(product, before.plan, plan, before.term,
+                                       self.seats.get(product, SeatContract(before.seats))
+                                       .at(event.time).seats, event.time, period)
         if event.type == "account.subscribed":
             spec = self.book.product(product)
             fee = spec.plan(plan).fee
@@ -179,12 +231,31 @@ class AccountRater:
                 if cycle is not None:
                     line = InvoiceLine("base_fee", product, None, Decimal(1), fee, fee, plan,
                                        f"{plan} fee (first cycle)", cycle.start, cycle.end)
-                    self.emit(event.time, invoice_record(Invoice(
+                    self.emit_invoice(event.time, Invoice(
                         self.account, cycle.start, cycle.end, "immediate", self.book.currency,
-                        (line,), f"{self.book.name}@{self.book.version}", event.time)))
+                        (line,), f"{self.book.name}@{self.book.version}", event.time))
+
+    def _seat_plan_change(self, product: str, old: str, new: str, term: Any, seats: int,
+                          at: datetime, period: Cycle) -> None:
+        """A plan change effective now on a seat-priced product, inside its period: an
+        upgrade pays the prorated difference at once, a downgrade adds the prorated
+        difference to the credit balance (a change at the period's first instant is the
+        next fee's, already on the new plan)."""
+        spec = self.book.product(product)
+        if at == period.start or seats <= 0 or old == new or \
+                not spec.plan(old).seat_price or not spec.plan(new).seat_price:
+            return
+        invoice = plan_change_proration_invoice(self.book, self.account, product, old, new,
+                                                term, seats, at, period)
+        if invoice.total > 0:
+            self.emit_invoice(at, invoice)
+        elif invoice.total < 0:
+            self.emit(at, _Credit(-invoice.total))
 
     def _seats(self, event: MeteredEvent) -> None:
-        seats = int(next(m.quantity for m in event.meters if m.meter == "seats.full_time"))
+        requested = int(str(event.data.get("full_time", 0)))
+        effective: SeatEffective = "renewal" if event.data.get("effective") == "renewal" \
+            else "now"
         for spec in self.book.products:
             interval = self.plans.current(spec.id, event.time)
             if interval is None or not spec.plan(interval.plan).seat_price:
@@ -192,18 +263,28 @@ class AccountRater:
             cycle = cycle_for(self.book, self.plans.timeline(), spec.id, event.time)
             if cycle is None:
                 continue
-            pending = next((c for c in self.plans.changes
-                            if c.product == spec.id and c.start == cycle.end), None)
-            if seats > interval.seats:
-                invoice = seat_addition_invoice(self.book, self.account, spec.id,
-                                                interval.plan, interval.term,
-                                                seats - interval.seats, event.time, cycle)
-                self.emit(event.time, invoice_record(invoice))
-                self.plans.switch(spec.id, event.time, seats=seats)
-            # the seats at the cycle's end are the next cycle's: a reduction waits for the
-            # renewal, and a later reading (back up, or more) replaces a pending one
-            if seats < interval.seats or (pending is not None and pending.seats != seats):
-                self.plans.switch(spec.id, cycle.end, seats=seats)
+            contract = self.seats.get(spec.id, SeatContract(interval.seats))
+            try:  # the decision core refused these already; a log from elsewhere may not
+                change = change_seats(contract, requested, effective, event.time, cycle)
+            except SeatChangeRefused as exc:
+                self.problems.append(f"{self.account}: seats.changed at "
+                                     f"{_time(event.time)}: {exc}")
+                continue
+            new = change.contract
+            if change.added > 0:
+                self.emit_invoice(event.time, seat_addition_invoice(
+                    self.book, self.account, spec.id, interval.plan, interval.term,
+                    change.added, event.time, cycle))
+            # the billed seats follow the contract: from now, and from a pending renewal
+            if new.seats != contract.at(event.time).seats:
+                self.plans.switch(spec.id, event.time, seats=new.seats)
+            if contract.pending_at is not None and contract.pending_at > event.time and \
+                    contract.pending_at != new.pending_at:
+                self.plans.switch(spec.id, contract.pending_at,
+                                  seats=new.at(contract.pending_at).seats)
+            if new.pending is not None and new.pending_at is not None:
+                self.plans.switch(spec.id, new.pending_at, seats=new.pending)
+            self.seats[spec.id] = new
 
     def _next_cycle(self, done: set[tuple[str, Cycle]]) -> Cycle | None:
         timeline = self.plans.timeline()
@@ -227,11 +308,10 @@ class AccountRater:
         aggregates = cycle_aggregates(rows, self.account, cycle, products)
         result = rate_cycle(self.book, self.plans.timeline(), cycle, aggregates, decisions,
                             products=products, downgrades_decided=True)
-        record = invoice_record(result.invoice)
         measured = aggregates.values.get(products[0], {}) if products else {}
-        record["usage"] = {m: _num(v) for m, v in sorted(measured.items())
-                           if m in self.book.meters}
-        self.emit(cycle.end, record)
+        self.emit_invoice(cycle.end, result.invoice,
+                          usage={m: _num(v) for m, v in sorted(measured.items())
+                                 if m in self.book.meters})
         for change in result.plan_changes:
             self.plans.switch(change.product, change.effective, plan=change.to_plan)
             self.live.inject(InjectedChange(change.product, change.to_plan, change.effective))
@@ -284,7 +364,7 @@ class AccountRater:
                 self.emit(d.at or cycle.start, decision_record(self.account, d))
                 invoice = decision_invoice(self.book, self.account, d, cycle)
                 if invoice is not None:
-                    self.emit(d.at or cycle.start, invoice_record(invoice))
+                    self.emit_invoice(d.at or cycle.start, invoice)
                 if d.action == "upgrade" and d.target_plan is not None and d.at is not None:
                     self.plans.switch(product, d.at, plan=d.target_plan)
                     self.emit(d.at, plan_change_record(

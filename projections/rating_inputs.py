@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from pricing.aggregates import CycleAggregates
 from pricing.cycles import Cycle
-from pricing.pricebook import PriceBook
+from pricing.pricebook import PriceBook, Term
 from pricing.timeline import PlanInterval, PlanTimeline, cycle_for, timeline_from_changes
 from projections.aggregate_rows import AggregateRows
 from schemas.meters import ALIASES, PLAIN_END, PLAIN_PEAK_PREFIXES
@@ -153,7 +153,8 @@ class AccountPlans:
                 self.anchor = anchor or at.date()
                 anchor = None
             self.cancellations.pop(product, None)
-            self.changes.append(PlanInterval(product, plan, at, anchor=anchor))
+            term: Term = "annual" if data.get("term") == "annual" else "monthly"
+            self.changes.append(PlanInterval(product, plan, at, anchor=anchor, term=term))
             self.plan_set.add((product, at))
         elif event.type == "account.plan_change_requested":
             start = at

@@ -130,6 +130,9 @@ class SeasonalWindow(_Data):
 
 class SeatsChanged(_Data):
     full_time: int = Field(ge=0, le=MAX_COUNT)
+    effective: Literal["now", "renewal"] = Field(
+        "now", description="now: more seats are added (and charged) at once; fewer only at "
+        "a renewal instant. renewal: fewer seats from the end of the seat period.")
     seasonal: list[SeasonalWindow] = Field(default_factory=list, max_length=100)
 
 
@@ -159,6 +162,8 @@ class AccountSubscribed(_Data):
     anchor: JsonDate | None = Field(None,
                                     description="Cycle anchor day; default: the event's date.")
     pricebook: str | None = Field(None, max_length=128)
+    term: Literal["monthly", "annual"] = Field(
+        "monthly", description="Seat term: monthly cycles, or 12-month contract periods.")
 
 
 class AccountPlanChangeRequested(_Data):

@@ -37,6 +37,7 @@ class RejectReason(StrEnum):
     UNKNOWN_COUNTRY = "unknown_country"
     PROCESSING_ERROR = "processing_error"
     INVALID_RECORD_TIMESTAMP = "invalid_record_timestamp"
+    SEAT_REDUCTION_BEFORE_RENEWAL = "seat_reduction_before_renewal"
 
 
 class MeterValue(BaseModel):

@@ -221,23 +221,32 @@ def _seats_storage(a: Account, until: datetime) -> None:
     anchor = t0.date()
     seat_plan = subs["seats"]["data"]["plan"]
     price = SEAT_PRICE[seat_plan]
-    readings = [(when(e["time"]), int(e["data"]["full_time"]))
-                for e in a.events if e["type"] == "seats.changed"]
+    seat_events = [e for e in a.events if e["type"] == "seats.changed"]
+    # a reading "for the renewal" lowers the seats billed from the next cycle and leaves
+    # the seats level (storage allowances) where it was
+    readings = [(when(e["time"]), int(e["data"]["full_time"]),
+                 e["data"].get("effective", "now") == "renewal") for e in seat_events]
+    levels = [(t, n) for t, n, later in readings if not later]
     lines: dict[tuple[datetime, datetime], Decimal] = defaultdict(Decimal)
     billed = 0  # seats paid for in the current cycle
     for c in _cycles(anchor, t0, until + timedelta(days=400)):
         if c[0] > until:
             break
-        for t, n in readings:
-            if _in(t, c) and n > billed:  # added: charged at once, prorated by days
+        pending: int | None = None
+        for t, n, later in readings:
+            if not _in(t, c):
+                continue
+            if later:
+                pending = n
+            elif n >= billed:  # added: charged at once, prorated by days
                 days = (c[1] - c[0]).days
                 left = (c[1].date() - t.date()).days if t > c[0] else days
-                a.bill("immediate", c, Decimal((n - billed) * price) * left / days, t)
-                billed = n
-        at_end = next((n for t, n in reversed(readings) if t < c[1]), 0)
-        billed = at_end  # a reduction takes effect at renewal
+                if n > billed:
+                    a.bill("immediate", c, Decimal((n - billed) * price) * left / days, t)
+                billed, pending = n, None
+        billed = billed if pending is None else pending  # the renewal's seats
         if c[1] <= until:
-            lines[c] += Decimal(at_end * price)
+            lines[c] += Decimal(billed * price)
     if "storage" in subs:
         plan = subs["storage"]["data"]["plan"]
         data_base, data_seat, att_base, att_seat = STORAGE[plan]
@@ -246,7 +255,7 @@ def _seats_storage(a: Account, until: datetime) -> None:
             nxt = (month + timedelta(days=32)).replace(day=1)
             if nxt > until:
                 break
-            seats = next((n for t, n in reversed(readings) if t < nxt), 0)
+            seats = next((n for t, n in reversed(levels) if t < nxt), 0)
             data = next((Decimal(sum(Decimal(n) * Decimal(KB_SIZE[k]) * 1000
                                      for k, n in e["data"]["objects"].items()))
                          for e in reversed(a.events) if e["type"] == "storage.measured"

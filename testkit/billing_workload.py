@@ -126,10 +126,19 @@ def _seats_storage(a: _Account) -> None:
     a.add("seats.changed", t0, {"full_time": seats})
     timed: list[tuple[datetime, str, dict[str, Any]]] = []
     files: list[tuple[str, int]] = []
+    contract, pending = seats, None  # fewer seats than contracted: only for the renewal
     for c in a.cycles(t0):
-        for _ in range(a.rnd.randint(0, 2)):
+        contract, pending = (pending or contract), None
+        moments = sorted(a.moment(c) for _ in range(a.rnd.randint(0, 2)))
+        for t in moments:
             seats = max(1, seats + a.rnd.choice([-2, -1, 1, 2, 3]))
-            timed.append((a.moment(c), "seats.changed", {"full_time": seats}))
+            if seats >= contract:
+                contract, pending = seats, None
+                timed.append((t, "seats.changed", {"full_time": seats}))
+            else:
+                pending = seats
+                timed.append((t, "seats.changed", {"full_time": seats,
+                                                   "effective": "renewal"}))
         if with_storage:
             timed.append((a.moment(c), "storage.measured",
                           {"objects": {"message": a.rnd.randint(0, 30_000_000),

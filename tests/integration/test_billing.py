@@ -34,7 +34,8 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 1, 1, tzinfo=UTC)  # the clock: every example's cycles have closed
 EXAMPLES = {"flex_1000": "marketing_tiers", "sms_200_credits": "marketing_tiers",
             "carts_peak": "peak_carts", "storage_overage": "seats_storage",
-            "seat_proration": "seats_storage"}
+            "seat_proration": "seats_storage", "seat_plan_change": "seats_storage",
+            "seat_annual_term": "seats_storage"}
 PACKAGE = [  # package plans: a monthly fee and email overage
     ("account.subscribed", {"product": "package", "plan": "starter"}, "2025-04-01T00:00:00Z"),
     ("email.sent", {"count": 900_000}, "2025-04-10T00:00:00Z"),
@@ -136,9 +137,15 @@ def test_live_invoices_equal_offline_and_are_numbered_once(bootstrap: str,
         assert seqs == list(range(1, len(seqs) + 1)), "numbers must be gap-free"
     live = sorted(comparable(json.loads(r[2])) for r in rows)
     assert live == expected
+    # the downgrade credit of acme-plan is used up by April's and May's invoices
+    credits = sorted((json.loads(d)["cycle_start"], json.loads(d)["credit_balance"])
+                     for _, _, d in rows if '"credit_balance"' in d)
+    assert credits[:2] == [("2025-03-01T00:00:00Z", "129.94"), ("2025-04-01T00:00:00Z", "0.00")]
     # the close of April upgraded acme-grows; the change went back into the log as an
-    # account event the stream accepted (its live state follows), and rating ignored it
-    assert [(a, plan) for _, a, plan in changes] == [("acme-grows", "silver")]
+    # account event the stream accepted (its live state follows), and rating ignored it;
+    # acme-plan's two requested seat plan changes are recorded too
+    assert sorted((a, plan) for _, a, plan in changes) == [
+        ("acme-grows", "silver"), ("acme-plan", "professional"), ("acme-plan", "ultimate")]
     assert sorted(fed_back) == sorted(changes)
     assert len(history) == len(rows)
     assert all(isinstance(t, Decimal) for _, _, t in history)

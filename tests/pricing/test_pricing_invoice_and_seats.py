@@ -15,7 +15,8 @@ from pricing.plan_changes import review_plan_change
 from pricing.proration import days_remaining, plan_change_proration_invoice, prorate
 from pricing.seats import (
     SeatChangeRefused,
-    check_seat_change,
+    SeatContract,
+    change_seats,
     seasonal_seat_available,
     seasonal_window,
 )
@@ -79,10 +80,23 @@ def test_mid_period_plan_upgrade_charges_and_downgrade_credits() -> None:
 
 
 def test_seats_cannot_be_reduced_before_renewal() -> None:
-    assert check_seat_change(5, 7, utc(2025, 3, 9), CYCLE) == 2
-    assert check_seat_change(5, 3, CYCLE.start, CYCLE) == 0
-    with pytest.raises(SeatChangeRefused):
-        check_seat_change(5, 4, utc(2025, 3, 9), CYCLE)
+    five = SeatContract(5)
+    assert change_seats(five, 7, "now", utc(2025, 3, 9), CYCLE).added == 2
+    at_renewal = change_seats(five, 3, "now", CYCLE.start, CYCLE)
+    assert (at_renewal.contract, at_renewal.added) == (SeatContract(3), 0)
+    with pytest.raises(SeatChangeRefused, match="before renewal"):
+        change_seats(five, 4, "now", utc(2025, 3, 9), CYCLE)
+
+
+def test_a_reduction_for_the_renewal_waits_for_the_period_end() -> None:
+    change = change_seats(SeatContract(5), 3, "renewal", utc(2025, 3, 9), CYCLE)
+    assert change.contract == SeatContract(5, 3, CYCLE.end)
+    assert change.reduced_from == CYCLE.end
+    assert change.contract.at(utc(2025, 3, 31)).seats == 5
+    assert change.contract.at(CYCLE.end).seats == 3
+    # a later reading replaces the pending one: back up to 6 adds one seat, nothing pends
+    again = change_seats(change.contract, 6, "now", utc(2025, 3, 20), CYCLE)
+    assert (again.contract, again.added) == (SeatContract(6), 1)
 
 
 def test_seasonal_window_opens_and_closes_at_midnight_utc() -> None:

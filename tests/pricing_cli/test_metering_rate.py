@@ -114,6 +114,53 @@ def test_seat_added_mid_month_is_prorated_then_billed_in_full(tmp_path: Path) ->
     assert amounts(cycle) == {("base_fee", None): ("11", "89", "979.00")}
 
 
+def test_plan_changes_on_seats_prorate_and_a_downgrade_credit_is_used_up(tmp_path: Path
+                                                                         ) -> None:
+    """Issue 15 item 1 (failed before: no proration of plan changes, no credit, the
+    reduction of the 25th was taken). 10 seats, March 2025 (31 days), by hand:
+    professional 89 -> ultimate 179 on the 2nd: 90 x 10 x 30/31 = 870.97 at once; back on
+    the 3rd: 90 x 10 x 29/31 = 841.94 of credit; 2 seats on the 22nd: 2 x 89 x 10/31 =
+    57.42 (immediate invoices take no credit); fewer seats "now" on the 25th: refused;
+    8 seats for the renewal: April's fee 8 x 89 = 712.00 is all credit (129.94 left), May's
+    takes the rest: 712.00 - 129.94 = 582.06."""
+    rejected = tmp_path / "rejected.jsonl"
+    records, stderr = rate("seat_plan_change.jsonl", "seats_storage", "2025-05-01T00:00:00Z",
+                           tmp_path, "--rejected", str(rejected), code=1)
+    assert "rejected seat_reduction_before_renewal: 1" in stderr
+    refused, = map(json.loads, rejected.read_text().splitlines())
+    assert (refused["line"], refused["id"]) == (6, "acme-plan-6")
+    assert "cannot be reduced before renewal" in refused["detail"]
+    opening, upgrade, added = invoices(records, "immediate")
+    assert amounts(opening) == {("proration", None): ("10", "89", "890.00")}
+    assert amounts(upgrade) == {("proration", None): ("10", "90", "870.97")}
+    assert amounts(added) == {("proration", None): ("2", "89", "57.42")}
+    april, may = invoices(records, "cycle")
+    assert amounts(april) == {("base_fee", None): ("8", "89", "712.00"),
+                              ("credit", None): ("1", "-712", "-712.00")}
+    assert (april["total"], april["credit_balance"]) == ("0.00", "129.94")
+    assert amounts(may)[("credit", None)] == ("1", "-129.94", "-129.94")
+    assert (may["total"], may["credit_balance"]) == ("582.06", "0.00")
+    assert [(r["from_plan"], r["to_plan"]) for r in records if r["record"] == "plan_change"
+            ] == [("professional", "ultimate"), ("ultimate", "professional")]
+
+
+def test_the_annual_term_prorates_over_the_contract_and_renews_after_12_months(
+        tmp_path: Path) -> None:
+    """5 seats on the annual term (948 a seat) from 2025-03-01: 4,740.00 at once; one more
+    on 2025-09-01: 948 x 181/365 = 470.10; fewer on 2025-10-01 (a monthly boundary, not the
+    contract's renewal): refused; the renewal on 2026-03-01 bills 6 x 948 = 5,688.00."""
+    records, stderr = rate("seat_annual_term.jsonl", "seats_storage", "2026-03-01T00:00:00Z",
+                           tmp_path, "--allow-rejections")
+    assert "rejected seat_reduction_before_renewal: 1" in stderr
+    opening, added = invoices(records, "immediate")
+    assert (opening["cycle_start"], opening["cycle_end"]) == ("2025-03-01T00:00:00Z",
+                                                              "2026-03-01T00:00:00Z")
+    assert amounts(opening) == {("proration", None): ("5", "948", "4740.00")}
+    assert amounts(added) == {("proration", None): ("1", "948", "470.10")}
+    renewal, = invoices(records, "cycle")
+    assert amounts(renewal) == {("base_fee", None): ("6", "948", "5688.00")}
+
+
 def test_rejected_lines_are_counted_and_never_stop_the_run(tmp_path: Path) -> None:
     log = tmp_path / "log.jsonl"
     good = (EXAMPLES / "carts_peak.jsonl").read_text()

@@ -179,3 +179,9 @@ def test_dejavu_prints_unicode_that_helvetica_cannot() -> None:
     invoice = Invoice("a", utc(2025, 3, 1), utc(2025, 4, 1), "cycle", "USD", (line,))
     assert "Ωmega – ő" in pdf_text(render_pdf(document(invoice)))
     assert "?mega - o" in pdf_text(render_pdf(document(invoice), font_dirs=CORE))
+
+
+def test_the_credit_balance_left_is_shown_on_the_document() -> None:
+    page = render_html(document(package_invoice(10), credit_balance="129.94"))
+    assert "Credit balance left" in page and "USD 129.94" in page
+    assert "Credit balance left" not in render_html(document(package_invoice(10)))
