@@ -6,7 +6,7 @@ the 12-month contract. Each test failed before (every reading was accepted)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from core.batch import BatchOutcome, Core, DictStore, RawRecord
