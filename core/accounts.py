@@ -90,6 +90,8 @@ class AccountState(BaseModel):
     seats_pending_at: datetime | None = None
     seats_offset: int = -1
     """Offset of the last seat reading applied: a replay at or before it is not re-judged."""
+    seasonal_alerted: list[str] = Field(default_factory=list)
+    """Seasonal windows ("first|end day") whose over-the-limit alert was raised."""
 
     def cycle_for(self, t: datetime) -> Cycle:
         return _cycle_on_day(self.anchor, t.astimezone(UTC).date())

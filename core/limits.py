@@ -144,6 +144,10 @@ def _id(*parts: object) -> str:
     return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
 
 
+alert_id = _id
+"""The id of an alert: (account, cycle or window start, product, meter, threshold)."""
+
+
 def watched_products(state: AccountState, ctx: LimitsContext) -> list[Watched]:
     out: list[Watched] = []
     for pid, pp in state.products.items():

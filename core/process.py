@@ -25,6 +25,7 @@ from core.limits import (
     roll_to,
     scheduled_send,
 )
+from core.seasonal import seasonal_alerts
 from core.validate import RecordMeta, decode, reject
 from pricing.sms_rates import UnknownCountry
 from schemas.envelope import CloudEvent
@@ -144,6 +145,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     if metered is None:  # rejected: the account state stays as it was
         return outcome
     seated: AccountState | None = None
+    seasonal: list[Alert] = []
     if isinstance(data, SeatsChanged):
         seat = apply_seats(state, data, event.time, meta.offset)
         if isinstance(seat, str):
@@ -154,6 +156,11 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
             # a reduction for the renewal: the seats level stays until it applies
             metered = metered.model_copy(update={"meters": []})
             outcome = Outcome(metered=metered)
+        if limits is not None and data.seasonal:
+            seasonal, after = seasonal_alerts(state, data, event.subject, event.time,
+                                              meta.offset, limits)
+            if after is not state:
+                seated = state = after
     if dedup is not None:
         dedup.remember(event.subject, event.source, event.id, meta.offset)
     error: str | None = roll_error
@@ -170,7 +177,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     if changed is not None:  # an account event: its state is stored whatever else happens
         rolled_decisions = rolled.decisions if rolled is not None else []
         return Outcome(metered=metered, state=changed, state_changed=True,
-                       state_account=event.subject, alerts=tuple(live.alerts),
+                       state_account=event.subject, alerts=(*live.alerts, *seasonal),
                        decisions=(*rolled_decisions, *live.decisions), limits_error=error)
     if error is not None:
         return Outcome(metered=metered, limits_error=error)

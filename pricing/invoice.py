@@ -16,6 +16,7 @@ LineKind = Literal[
     "flex_purchase",
     "upgrade_difference",
     "proration",
+    "seasonal_seats",
     "credit",
     "adjustment",
 ]

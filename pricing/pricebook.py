@@ -62,6 +62,8 @@ class Plan(_Frozen):
     """Free plans renew on the 1st of the month and are never auto-upgraded."""
     seat_price: dict[Term, Money] = {}
     """Price of one full-time seat for one period of the term (a month, a year)."""
+    seasonal_seat_price: Money | None = None
+    """Price of one seasonal seat for one whole window (none: the book prices no window)."""
     limits: dict[str, Limit] = {}
     """Meter -> included quantity (allotment / tier limit / storage allowance)."""
     overage: dict[str, ChargeSpec] = {}

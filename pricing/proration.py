@@ -7,7 +7,7 @@ charged 16/31). A change at the first instant of a period is charged in full; pe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pricing.cycles import Cycle
@@ -109,3 +109,32 @@ def plan_change_proration_invoice(
         period_end=period.end,
     )
     return _invoice(book, account, period, at, [line])
+
+
+def seasonal_seats_invoice(
+    book: PriceBook,
+    account: str,
+    product_id: str,
+    plan_id: str,
+    seats: int,
+    window: Cycle,
+    at: datetime,
+) -> Invoice:
+    """Seasonal seats bought for a whole window (`Plan.seasonal_seat_price` each)."""
+    price = book.product(product_id).plan(plan_id).seasonal_seat_price
+    if price is None or seats <= 0:
+        raise ValueError("the plan prices no seasonal seats, or none were added")
+    last = window.end.date() - timedelta(days=1)
+    line = InvoiceLine(
+        kind="seasonal_seats",
+        product=product_id,
+        meter=None,
+        quantity=Decimal(seats),
+        unit_price=price,
+        amount=cents(price * seats),
+        plan=plan_id,
+        description=f"{seats} seasonal seat(s), window {window.start.date()} to {last}",
+        period_start=window.start,
+        period_end=window.end,
+    )
+    return _invoice(book, account, window, at, [line])

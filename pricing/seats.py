@@ -83,3 +83,15 @@ def seasonal_window(first_day: date, last_day: date) -> Cycle:
 def seasonal_seat_available(window: Cycle, limit: int, assigned: int, at: datetime) -> bool:
     """A seasonal user can be added to a window not yet closed that has a free seat."""
     return at < window.end and assigned < limit
+
+
+def seasonal_over_limit(window: Cycle, limit: int, assigned: int, at: datetime) -> bool:
+    """More seasonal users assigned than the window's seats, while it is not closed."""
+    return at < window.end and assigned > limit
+
+
+def seasonal_seats_to_bill(window: Cycle, window_seats: int, billed: int,
+                           at: datetime) -> int:
+    """Seasonal seats a reading adds to a window: a window is bought whole, once per
+    seat, while it is not closed; fewer seats later refund nothing."""
+    return max(0, window_seats - billed) if at < window.end else 0

@@ -28,6 +28,7 @@ KIND_LABELS = {
     "flex_purchase": "Flex purchase",
     "upgrade_difference": "Upgrade difference",
     "proration": "Proration",
+    "seasonal_seats": "Seasonal seats",
     "credit": "Credit",
     "adjustment": "Adjustment",
 }

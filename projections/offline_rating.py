@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -37,9 +37,20 @@ from pricing.cycles import Cycle
 from pricing.invoice import Invoice, InvoiceLine
 from pricing.limits import LimitDecision, decision_invoice, plan_limit
 from pricing.pricebook import PriceBook
-from pricing.proration import plan_change_proration_invoice, seat_addition_invoice
+from pricing.proration import (
+    plan_change_proration_invoice,
+    seasonal_seats_invoice,
+    seat_addition_invoice,
+)
 from pricing.rating import rate_cycle, rated_products
-from pricing.seats import SeatChangeRefused, SeatContract, SeatEffective, change_seats
+from pricing.seats import (
+    SeatChangeRefused,
+    SeatContract,
+    SeatEffective,
+    change_seats,
+    seasonal_seats_to_bill,
+    seasonal_window,
+)
 from pricing.timeline import cycle_for
 from projections.aggregate_rows import AggregateRows
 from projections.invoicing import PROJECTOR_SOURCE
@@ -156,6 +167,8 @@ class AccountRater:
         self.live = AccountDecisions(limits_for(book), until)
         self.problems: list[str] = []
         self.seats: dict[str, SeatContract] = {}
+        self.seasonal: dict[tuple[str, str], int] = {}
+        """(product, window) -> seasonal seats billed."""
 
     def emit(self, at: datetime, record: Record | _Invoiced | _Credit) -> None:
         if at <= self.until:
@@ -285,6 +298,22 @@ class AccountRater:
             if new.pending is not None and new.pending_at is not None:
                 self.plans.switch(spec.id, new.pending_at, seats=new.pending)
             self.seats[spec.id] = new
+            if spec.plan(interval.plan).seasonal_seat_price is not None:
+                self._seasonal(event, spec.id, interval.plan)
+
+    def _seasonal(self, event: MeteredEvent, product: str, plan: str) -> None:
+        """Seasonal seats a reading adds to a window: invoiced at once, for the window."""
+        windows = event.data.get("seasonal") or []
+        for w in windows if isinstance(windows, list) else []:
+            window = seasonal_window(date.fromisoformat(str(w["first_day"])),
+                                     date.fromisoformat(str(w["last_day"])))
+            key = (product, window.id)
+            billed = self.seasonal.get(key, 0)
+            added = seasonal_seats_to_bill(window, int(str(w["seats"])), billed, event.time)
+            if added > 0:
+                self.emit_invoice(event.time, seasonal_seats_invoice(
+                    self.book, self.account, product, plan, added, window, event.time))
+                self.seasonal[key] = billed + added
 
     def _next_cycle(self, done: set[tuple[str, Cycle]]) -> Cycle | None:
         timeline = self.plans.timeline()

@@ -117,9 +117,15 @@ class OrderReviewReady(_Data):
 
 
 class SeasonalWindow(_Data):
+    """A seasonal seat window: open from 00:00 UTC of `first_day` to 00:00 UTC after
+    `last_day`, with `seats` seasonal seats contracted (its limit)."""
+
     first_day: JsonDate
     last_day: JsonDate
-    seats: int = Field(ge=0, le=MAX_COUNT)
+    seats: int = Field(ge=0, le=MAX_COUNT, description="Seasonal seats contracted (the "
+                       "window's limit).")
+    assigned: int | None = Field(None, ge=0, le=MAX_COUNT, description="Seasonal users "
+                                 "assigned to the window, counted against `seats`.")
 
     @model_validator(mode="after")
     def _ordered(self) -> SeasonalWindow:

@@ -211,3 +211,24 @@ def test_a_bad_until_or_price_book_is_a_usage_error(tmp_path: Path) -> None:
     bad_book = runner.invoke(_app(), ["rate", "--pricebook", str(tmp_path / "none.yaml"),
                                       "--events", events, "--until", "2025-04-01T00:00:00Z"])
     assert bad_book.exit_code == 2
+
+
+def test_seasonal_seats_are_bought_whole_per_window_and_never_refunded(
+        tmp_path: Path) -> None:
+    """Issue 15 item 1 (failed before: seasonal windows were never priced). The June 2025
+    window at 60 a seasonal seat (illustrative): 3 seats bought on 2025-05-10 (180.00),
+    raised to 5 on 06-05 (2 more, 120.00), cut to 4 on 06-20 (no refund), restated as 8
+    at 2025-07-01 00:00, the instant the window closed (nothing: a closed window is not
+    sold). The full-time cycles bill 10 x 89 each, the seasonal seats nothing there."""
+    records, _ = rate("seasonal_window.jsonl", "seats_storage", "2025-07-01T00:00:00Z",
+                      tmp_path)
+    seasonal = [i for i in invoices(records, "immediate")
+                if any(line["kind"] == "seasonal_seats" for line in i["lines"])]
+    assert [amounts(i) for i in seasonal] == [
+        {("seasonal_seats", None): ("3", "60", "180.00")},
+        {("seasonal_seats", None): ("2", "60", "120.00")}]
+    assert {(i["cycle_start"], i["cycle_end"]) for i in seasonal} == {
+        ("2025-06-01T00:00:00Z", "2025-07-01T00:00:00Z")}
+    cycles = invoices(records, "cycle")
+    assert cycles and all(amounts(c) == {("base_fee", None): ("10", "89", "890.00")}
+                          for c in cycles)
