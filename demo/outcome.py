@@ -88,6 +88,23 @@ def facts(o: Outcome, offline: list[tuple[Any, ...]]) -> list[Fact]:
     seats = [d["total"] for d in o.of("acme-seats") if d["kind"] == "immediate"]
     out.append(_fact("acme-seats", "the 11th seat from 16 March billed for 16/31 days: $45.94",
                      seats, "45.94" in seats))
+    plan = o.of("acme-plan")
+    upgrade = sorted(d["total"] for d in plan if d["kind"] == "immediate")
+    credit = [ln["amount"] for d in plan if d["kind"] == "cycle"
+              for ln in d.get("lines", []) if ln["kind"] == "credit"]
+    refused = [r[0] for r in o.rejected if r[1] == "acme-plan"]
+    out.append(_fact("acme-plan", "upgrade prorated at once ($870.97), the downgrade's "
+                     "credit used by the April invoice (-$712.00), 10 -> 8 seats before "
+                     "renewal refused", f"{upgrade}, credit {credit}, rejected {refused}",
+                     "870.97" in upgrade and credit[:1] == ["-712.00"]
+                     and refused == ["seat_reduction_before_renewal"]))
+    window = sorted(ln["amount"] for d in o.of("season") for ln in d.get("lines", [])
+                    if ln["kind"] == "seasonal_seats")
+    over = [(r[2], r[3], r[4]) for r in o.alerts if r[0] == "season"]
+    out.append(_fact("season", "April window: 3 + 2 seasonal seats ($180 + $120), one alert "
+                     "at 6 users for 5 seats", f"{window}, alerts {over}",
+                     window == ["120.00", "180.00"]
+                     and [(t, int(v), int(lim)) for t, v, lim in over] == [("100%", 6, 5)]))
     storage = _cycle(o.of("acme-storage"), "2025-03-01T00:00:00Z")
     overage = sorted(ln["amount"] for ln in (storage or {}).get("lines", [])
                      if ln["kind"] == "overage")

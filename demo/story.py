@@ -120,6 +120,11 @@ def chapters() -> list[Chapter]:
         growth(),
         Chapter("acme-seats", "seats_storage", "a seat added mid-month (prorated)",
                 _example("seat_proration", "seats_storage")),
+        Chapter("acme-plan", "seats_storage", "seat plan changes: upgrade prorated, a "
+                "downgrade's credit used up, a reduction before renewal refused",
+                _example("seat_plan_change", "seats_storage")),
+        Chapter("season", "seats_storage", "a seasonal window bought, then over its seats",
+                _example("seasonal_window", "seats_storage")),
         Chapter("acme-storage", "seats_storage", "storage over the plan's allowance",
                 _example("storage_overage", "seats_storage")),
         Chapter("acme-carts", "peak_carts", "the month's peak of active carts",

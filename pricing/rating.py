@@ -7,13 +7,17 @@ The invoice issued at a cycle's end carries
 - a credit line using up any credit balance (downgrade credits) carried in.
 Flex purchases, upgrade differences and seat prorations were invoiced at once when they
 happened (immediate invoices); they are not repeated here.
+
+A cycle invoice is issued (`issued_at`) at the cycle's end plus the book's lateness: the
+first instant the close of cycle may issue it, since a late event inside the lateness
+still counts. Every line has a description (the meter, the quantity, the tier or block).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pricing.aggregates import CycleAggregates
@@ -50,6 +54,24 @@ def rated_products(book: PriceBook, timeline: PlanTimeline, cycle: Cycle) -> lis
         if cycle_for(book, timeline, product, t) == cycle:
             result.append(product)
     return result
+
+
+def cycle_meters(book: PriceBook, timeline: PlanTimeline, cycle: Cycle,
+                 products: Iterable[str]) -> list[str]:
+    """The meters an invoice of `cycle` reports for `products`: those the plans in force
+    during the cycle limit or charge, and the seats meter of a product that has one."""
+    meters: set[str] = set()
+    known = {p.id for p in book.products}
+    for product_id in products:
+        if product_id not in known:
+            continue
+        product = book.product(product_id)
+        if product.seats_meter is not None:
+            meters.add(product.seats_meter)
+        for interval in timeline.overlapping(product_id, cycle):
+            plan = product.plan(interval.plan)
+            meters.update(plan.limits, plan.usage, plan.overage)
+    return sorted(m for m in meters if m in book.meters)
 
 
 def rate_cycle(
@@ -94,7 +116,7 @@ def rate_cycle(
         currency=book.currency,
         lines=tuple(lines),
         pricebook=f"{book.name}@{book.version}",
-        issued_at=cycle.end,
+        issued_at=cycle.end + timedelta(hours=book.lateness_hours),
     )
     invoice, left = apply_credit(invoice, credit_balance)
     return RatingResult(invoice, tuple(changes), left)
@@ -182,11 +204,20 @@ def _priced(
 ) -> list[InvoiceLine]:
     model = build_charge_model(spec, plan_fee=plan.fee, limit=plan_limit(plan, meter))
     line_kind: LineKind = spec.kind or kind
+    what = f"{meter}: {_plain(quantity)} {'over the limit' if kind == 'overage' else 'used'}"
     return [
         InvoiceLine(line_kind, product.id, meter, piece.quantity, piece.unit_price, piece.amount,
-                    plan.id, piece.note, cycle.start, cycle.end)
+                    plan.id, f"{what}, {piece.note}" if piece.note else what, cycle.start,
+                    cycle.end)
         for piece in model.price(quantity)
     ]  # fmt: skip
+
+
+def _plain(value: Decimal) -> str:
+    """A quantity as it reads on an invoice: thousands separated, no exponent, no
+    trailing zeros."""
+    text = f"{value:,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _arrears(

@@ -42,7 +42,7 @@ from pricing.proration import (
     seasonal_seats_invoice,
     seat_addition_invoice,
 )
-from pricing.rating import rate_cycle, rated_products
+from pricing.rating import cycle_meters, rate_cycle, rated_products
 from pricing.seats import (
     SeatChangeRefused,
     SeatContract,
@@ -337,10 +337,14 @@ class AccountRater:
         aggregates = cycle_aggregates(rows, self.account, cycle, products)
         result = rate_cycle(self.book, self.plans.timeline(), cycle, aggregates, decisions,
                             products=products, downgrades_decided=True)
-        measured = aggregates.values.get(products[0], {}) if products else {}
+        measured: dict[str, Decimal] = {}
+        for product in products:
+            for meter, value in aggregates.values.get(product, {}).items():
+                measured.setdefault(meter, value)
+        meters = sorted({*cycle_meters(self.book, self.plans.timeline(), cycle, products),
+                         *(m for m in measured if m in self.book.meters)})
         self.emit_invoice(cycle.end, result.invoice,
-                          usage={m: _num(v) for m, v in sorted(measured.items())
-                                 if m in self.book.meters})
+                          usage={m: _num(measured.get(m, Decimal(0))) for m in meters})
         for change in result.plan_changes:
             self.plans.switch(change.product, change.effective, plan=change.to_plan)
             self.live.inject(InjectedChange(change.product, change.to_plan, change.effective))

@@ -25,7 +25,7 @@ def test_demo_story_short(bootstrap: str, tmp_path: Path) -> None:
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     s = json.loads(summary.read_text())
-    assert s["passed"] and len(s["checks"]) == 12
+    assert s["passed"] and len(s["checks"]) == 14
     assert all(c["holds"] for c in s["checks"])
     assert "the story happened as told" in done.stdout
     kinds = {(d[0], d[1]) for d in s["decisions"]}

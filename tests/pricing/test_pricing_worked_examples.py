@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from pricing_helpers import aggregates, book, d, timeline, utc
@@ -88,7 +88,8 @@ def test_carts_billed_on_peak_per_category_without_proration() -> None:
     invoice = rate_cycle(pc, tl, cycle, agg).invoice
     got = {(x.meter, x.quantity, x.amount) for x in invoice.lines}
     assert got == {("carts.standard", 3, Decimal("75.00")), ("carts.premium", 1, Decimal("50.00"))}
-    assert invoice.issued_at == cycle.end  # arrears: at the end of the cycle
+    # issued once the lateness after the end has passed (the book says 24 h)
+    assert invoice.issued_at == cycle.end + timedelta(hours=24)
 
 
 def test_storage_overage_in_whole_gb_with_per_seat_allowances() -> None:

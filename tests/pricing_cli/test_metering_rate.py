@@ -215,12 +215,12 @@ def test_a_bad_until_or_price_book_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_seasonal_seats_are_bought_whole_per_window_and_never_refunded(
         tmp_path: Path) -> None:
-    """Issue 15 item 1 (failed before: seasonal windows were never priced). The June 2025
-    window at 60 a seasonal seat (illustrative): 3 seats bought on 2025-05-10 (180.00),
-    raised to 5 on 06-05 (2 more, 120.00), cut to 4 on 06-20 (no refund), restated as 8
-    at 2025-07-01 00:00, the instant the window closed (nothing: a closed window is not
+    """Issue 15 item 1 (failed before: seasonal windows were never priced). The April 2025
+    window at 60 a seasonal seat (illustrative): 3 seats bought on 2025-03-10 (180.00),
+    raised to 5 on 04-05 (2 more, 120.00), cut to 4 on 04-20 (no refund), restated as 8
+    at 2025-05-01 00:00, the instant the window closed (nothing: a closed window is not
     sold). The full-time cycles bill 10 x 89 each, the seasonal seats nothing there."""
-    records, _ = rate("seasonal_window.jsonl", "seats_storage", "2025-07-01T00:00:00Z",
+    records, _ = rate("seasonal_window.jsonl", "seats_storage", "2025-05-01T00:00:00Z",
                       tmp_path)
     seasonal = [i for i in invoices(records, "immediate")
                 if any(line["kind"] == "seasonal_seats" for line in i["lines"])]
@@ -228,7 +228,30 @@ def test_seasonal_seats_are_bought_whole_per_window_and_never_refunded(
         {("seasonal_seats", None): ("3", "60", "180.00")},
         {("seasonal_seats", None): ("2", "60", "120.00")}]
     assert {(i["cycle_start"], i["cycle_end"]) for i in seasonal} == {
-        ("2025-06-01T00:00:00Z", "2025-07-01T00:00:00Z")}
+        ("2025-04-01T00:00:00Z", "2025-05-01T00:00:00Z")}
     cycles = invoices(records, "cycle")
     assert cycles and all(amounts(c) == {("base_fee", None): ("10", "89", "890.00")}
                           for c in cycles)
+
+
+def test_cycle_invoices_are_issued_after_the_lateness_with_every_meter_and_description(
+        tmp_path: Path) -> None:
+    """Issue 15 item 7 (failed before: issued_at was the cycle end, overage and usage-fee
+    lines had no description, a cycle without usage showed `usage: {}`). The book's
+    lateness is 24 h: the March cycle ending 2025-04-01 is issued 2025-04-02; April,
+    with no email sent, still reports its meters at 0; storage overage lines say what
+    is over."""
+    records, _ = rate("flex_1000.jsonl", "marketing_tiers", "2025-05-02T00:00:00Z",
+                      tmp_path)
+    march, april = invoices(records, "cycle")
+    assert (march["cycle_end"], march["issued_at"]) == ("2025-04-01T00:00:00Z",
+                                                       "2025-04-02T00:00:00Z")
+    assert april["usage"] == {"email.sent": "0", "profiles.active.peak": "0"}
+    assert march["usage"]["email.sent"] == "75000"
+    storage, _ = rate("storage_overage.jsonl", "seats_storage", "2025-04-02T00:00:00Z",
+                      tmp_path)
+    cycle, = invoices(storage, "cycle")
+    described = {line["meter"]: line["description"] for line in cycle["lines"]}
+    assert described["storage.data.bytes"] == "storage.data.bytes: 350,000,000 over the limit"
+    assert all(line["description"] for r in storage + records if r["record"] == "invoice"
+               for line in r["lines"])
