@@ -22,6 +22,9 @@ system-deps:
 	@test -x /usr/bin/chromium || { \
 	  echo "installing chromium (Debian package; the dashboard's browser test)"; \
 	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/prometheus -a -x /usr/bin/promtool || { \
+	  echo "installing prometheus and promtool (Debian package; the metrics tests)"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 $(KAFKA_LIBS)/.resolved: infra/pom.xml | system-deps
 	mvn -q -B -f infra/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)

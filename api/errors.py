@@ -7,6 +7,7 @@ find what happened. No error body carries exception text: an unexpected failure 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from infra.metrics import API_REQUESTS, API_SECONDS
 
 log = structlog.get_logger(__name__)
 REQUEST_ID = "X-Request-Id"
@@ -53,6 +56,14 @@ def not_found(account: str) -> ApiError:
     return ApiError(404, "unknown_account", f"no account {account!r} in the stream's state")
 
 
+def count_request(request: Request, status: int, seconds: float) -> None:
+    """Requests by route template (`/v1/accounts/{account}/usage`, never the ids in it:
+    bounded label values), method and status; `unmatched` for a path no route has."""
+    route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+    API_REQUESTS.labels(route=route, method=request.method, status=str(status)).inc()
+    API_SECONDS.labels(route=route).observe(seconds)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.middleware("http")
     async def _request_id(request: Request,
@@ -60,6 +71,7 @@ def install_handlers(app: FastAPI) -> None:
         given = request.headers.get(REQUEST_ID, "")
         rid = given if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
         request.state.request_id = rid
+        started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=rid):
             try:
                 response = await call_next(request)
@@ -70,6 +82,7 @@ def install_handlers(app: FastAPI) -> None:
                                          "reason": "internal_error", "request_id": rid},
                                         status_code=500)
         response.headers[REQUEST_ID] = rid
+        count_request(request, response.status_code, time.perf_counter() - started)
         return response
 
     @app.exception_handler(ApiError)

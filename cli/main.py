@@ -20,6 +20,7 @@ from cli.context import bootstrap, deployment_books, err, fail, kafka, out
 from cli.ops import register as _register_ops
 from cli.rate import register as _register_rate
 from cli.sql import register as _register_sql
+from infra.metrics import MetricsSettings
 
 if TYPE_CHECKING:
     import faust
@@ -91,7 +92,8 @@ def run() -> None:
         clickhouse=(f"embedded, data in {ch.embedded_path}" if ch.embedded
                     else f"server {ch.dsn.split('@')[-1]}"),
         kafka_data=None if k.bootstrap_servers else data / "kafka",
-        logs=data / "log" if sys.stderr.isatty() else None)
+        logs=data / "log" if sys.stderr.isatty() else None,
+        metrics=MetricsSettings().urls(roles))
     raise typer.Exit(run_stack(k, roles, info, lambda block: err.print(
         block, highlight=False, soft_wrap=True)))
 
@@ -111,6 +113,7 @@ def worker() -> None:
     _ensure_topics()
     faust_app = build_processor(_bootstrap(), k.partitions, Topics(k.topic_prefix), settings,
                                 rate_book, clock_from(settings.clock), lateness)
+    MetricsSettings().serve("worker")
     _run_faust(faust_app)
 
 
@@ -165,6 +168,7 @@ def api() -> None:
         view_wait_s=settings.view_wait_s,
         limits=IngestLimits(settings.max_event_bytes, settings.max_batch_events,
                             settings.max_batch_bytes, settings.send_timeout_s))
+    MetricsSettings().serve("api")
     try:
         serve(web, settings.host, settings.port, settings.server_limits())
     finally:
@@ -183,6 +187,7 @@ def webhooks() -> None:
     k = _kafka()
     _ensure_topics()
     view = AccountView(_bootstrap(), Topics(k.topic_prefix).accounts).start()
+    MetricsSettings().serve("webhooks")
     try:
         _run_faust(build_webhooks(_bootstrap(), k.partitions, Topics(k.topic_prefix),
                                   os.environ.get("METERING_WEBHOOK_APP_ID", "metering-webhooks"),
@@ -215,6 +220,7 @@ def sink() -> None:
     billing = Billing(books, rate_book.name, clock_from(processor.clock))
     faust_app = build_sink(_bootstrap(), k.partitions, Topics(k.topic_prefix), SinkSettings(),
                            ch, billing)
+    MetricsSettings().serve("sink")
     try:
         _run_faust(faust_app)
     finally:

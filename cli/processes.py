@@ -45,6 +45,9 @@ class Pipeline:
             "METERING_SINK_APP_ID": self.sink_id,
             "METERING_CH_DSN": self.ch.dsn,
             "METERING_LOG_LEVEL": "WARNING",
+            # no metrics ports unless asked for: runs side by side must not compete
+            **{f"METERING_METRICS_{role}_PORT": "0"
+               for role in ("WORKER", "SINK", "API", "WEBHOOKS")},
             **env,
         }
         self.workers: list[subprocess.Popen[bytes]] = []

@@ -54,6 +54,8 @@ class StackInfo:
     clickhouse: str
     kafka_data: Path | None
     logs: Path | None
+    metrics: dict[str, str] | None = None
+    """Role -> its Prometheus `/metrics` URL."""
 
 
 def ready_block(bootstrap: str, info: StackInfo) -> str:
@@ -65,6 +67,9 @@ def ready_block(bootstrap: str, info: StackInfo) -> str:
                   "  API key       metering api-key new --name me --write '*' --read '*'"
                   "  (add the printed entry to METERING_API_KEYS_FILE, restart)"]
     lines.append(f"  ClickHouse    {info.clickhouse}")
+    if info.metrics:
+        lines.append("  metrics       " + ", ".join(f"{role} {url}"
+                                                  for role, url in info.metrics.items()))
     if info.logs:
         lines.append(f"  logs          {info.logs}/<role>.log")
     lines.append("  stop          Ctrl-C")

@@ -47,16 +47,28 @@ class DeriveRules:
     sms_rate: Callable[[str, str], int]
     storage_bytes: Callable[[Mapping[str, int]], Decimal] = storage_bytes
     attachment_bytes: Callable[[int], int] = lambda size: attachment_kb(size) * 1000
+    seat_priced: Callable[[str | None, str, str], bool] = lambda book, product, plan: True
+    """(the account's price book or None, product, plan) -> is the plan priced per seat:
+    only such a subscription has a seat contract (`pricing.seats`), as the rater judges."""
 
 
-def rules_for(book: PriceBook) -> DeriveRules:
-    """Derivation rules with `book`'s SMS credit-rate table (the stream and `metering rate`)."""
+def rules_for(book: PriceBook, books: Mapping[str, PriceBook] | None = None) -> DeriveRules:
+    """Derivation rules with `book`'s SMS credit-rate table (the stream and `metering rate`).
+    `books`: the price books accounts may name (the stream's); without them every account
+    is rated on `book` (`metering rate`, re-rating)."""
 
     def rate(country: str, channel: str) -> int:
         ch: sms.Channel = "mms" if channel == "mms" else "sms"
         return sms_rate(book, country, ch)
 
-    return DeriveRules(sms_rate=rate)
+    def seat_priced(name: str | None, product: str, plan: str) -> bool:
+        found = book if books is None else books.get(name or book.name)
+        if found is None or product not in {p.id for p in found.products}:
+            return False
+        spec = found.product(product)
+        return plan in {p.id for p in spec.plans} and bool(spec.plan(plan).seat_price)
+
+    return DeriveRules(sms_rate=rate, seat_priced=seat_priced)
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,7 +146,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
         return outcome
     seated: AccountState | None = None
     seasonal: list[Alert] = []
-    if isinstance(data, SeatsChanged):
+    if isinstance(data, SeatsChanged) and _seat_contract(state, rules):
         seat = apply_seats(state, data, event.time, meta.offset)
         if isinstance(seat, str):
             return rejected(RejectReason.SEAT_REDUCTION_BEFORE_RENEWAL, seat)
@@ -217,6 +217,12 @@ def live_step(before: AccountState | None, state: AccountState, account_event: b
     if metered.meters:
         return apply_usage(state, metered, limits, offset)
     return LimitsOutcome(state)
+
+
+def _seat_contract(state: AccountState, rules: DeriveRules) -> bool:
+    """Whether the account subscribes to a plan priced per seat (a seat contract)."""
+    return any(rules.seat_priced(pp.pricebook, pid, pp.plan)
+               for pid, pp in state.products.items())
 
 
 def _ahead(t: datetime, received: datetime, tolerance: timedelta) -> bool:

@@ -54,9 +54,13 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 class BulkConsumer:
     def __init__(self, bootstrap: str, topic: str, group_id: str, handle: Handle, *,
                  max_records: int, within_s: float, session_timeout_s: float,
-                 on_assigned: Callable[[set[int]], None]) -> None:
+                 on_assigned: Callable[[set[int]], None],
+                 on_lag: Callable[[dict[int, int]], None] | None = None) -> None:
+        """`on_lag`: told, after each batch (and each empty fetch), the records of each
+        partition not yet read (high watermark minus the next offset)."""
         self.bootstrap, self.topic, self.group_id = bootstrap, topic, group_id
         self.handle, self.on_assigned = handle, on_assigned
+        self.on_lag = on_lag
         self.max_records, self.within_ms = max_records, max(1, int(within_s * 1000))
         self.session_timeout_ms = int(session_timeout_s * 1000)
         self.lock = asyncio.Lock()
@@ -82,6 +86,8 @@ class BulkConsumer:
                                                  max_records=self.max_records)
                 records = [r for batch in fetched.values() for r in batch]
                 if not records:
+                    if self.on_lag is not None:  # nothing to read: caught up
+                        self.on_lag({tp.partition: 0 for tp in consumer.assignment()})
                     continue
                 offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
                 async with self.lock:
@@ -111,3 +117,10 @@ class BulkConsumer:
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("commit_refused", error=repr(exc)[:300], records=len(records))
         self.batches += 1
+        if self.on_lag is not None:
+            lag = {}
+            for tp, next_offset in offsets.items():
+                high = consumer.highwater(tp)
+                if high is not None:
+                    lag[tp.partition] = max(0, high - next_offset)
+            self.on_lag(lag)

@@ -19,6 +19,7 @@ revision).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -30,6 +31,7 @@ import structlog
 
 from infra.clock import Clock
 from infra.faust_runtime import deliver_all, finish_batch
+from infra.metrics import INVOICES_ISSUED, PROJECTOR_LAST_RUN, PROJECTOR_RUNS
 from infra.topics import end_offsets
 from pricing.pricebook import PriceBook
 from projections.client import INSERT_SETTINGS
@@ -80,6 +82,8 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
             return found
 
         found: list[Record] = await clickhouse.call(run)
+        PROJECTOR_RUNS.inc()
+        PROJECTOR_LAST_RUN.set(time.time())
         if found:
             log.info("projector.proposed", candidates=len(found), now=now.isoformat())
             await deliver_all("projector", [(candidates, c["account"].encode(),
@@ -93,12 +97,15 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
         first, last = batch[0].message.offset, batch[-1].message.offset
         invoices, plans, events = [], [], []
         feedback: list[tuple[Any, bytes, bytes]] = []
+        numbered: list[str] = []
         for doc in docs:
             if "invoice_id" in doc:
                 number, new = ledger.assign(doc)
                 doc = {**doc, "number": number}
                 if new:
                     invoices.append(invoice_rows(doc, number))
+                    numbered.append("revision" if int(doc.get("revision", 0)) else
+                                    str(doc.get("kind", "cycle")))
                 kind = "invoice.issued" if int(doc.get("revision", 0)) == 0 else \
                     "invoice.revised"
                 events.append((doc["invoice_id"], {"type": kind, **doc}))
@@ -113,6 +120,8 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
         await deliver_all("ledger_publish", [(issued, eid.encode(), orjson.dumps(doc))
                                              for eid, doc in events] + feedback,
                           lambda: app.should_stop)
+        for kind in numbered:
+            INVOICES_ISSUED.labels(kind=kind).inc()
 
     @app.agent(candidates, concurrency=1)
     async def ledger_agent(stream: Any) -> None:  # a faust Stream of raw bytes

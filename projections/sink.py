@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from infra.metrics import INSERT_SECONDS, ROWS_INSERTED
 from projections.client import INSERT_SETTINGS
 from schemas.metered_wire import ROW_SETTINGS, USAGE_COLUMNS, encode_row
 from schemas.records import MeteredEvent, RejectedEvent
@@ -94,10 +95,12 @@ class ClickHouseSink:
                 token: str) -> None:
         if not rows:
             return
-        self._client.insert(
-            f"{self._db}.{table}", rows, column_names=columns,
-            settings={**INSERT_SETTINGS, "insert_deduplication_token": token},
-        )
+        with INSERT_SECONDS.labels(table=table).time():
+            self._client.insert(
+                f"{self._db}.{table}", rows, column_names=columns,
+                settings={**INSERT_SETTINGS, "insert_deduplication_token": token},
+            )
+        ROWS_INSERTED.labels(table=table).inc(len(rows))
 
     def write_metered(self, topic: str, partition: int, first: int, last: int,
                       records: Sequence[MeteredEvent]) -> None:
@@ -110,11 +113,13 @@ class ClickHouseSink:
         range, with that range's dedup token; ClickHouse parses them."""
         if not rows.strip():
             return
-        self._client.raw_insert(
-            f"{self._db}.usage_log", USAGE_COLUMNS, insert_block=rows, fmt="JSONEachRow",
-            settings={**INSERT_SETTINGS, **ROW_SETTINGS,
-                      "insert_deduplication_token": batch_token(topic, partition, first,
-                                                                last)})
+        with INSERT_SECONDS.labels(table="usage_log").time():
+            self._client.raw_insert(
+                f"{self._db}.usage_log", USAGE_COLUMNS, insert_block=rows, fmt="JSONEachRow",
+                settings={**INSERT_SETTINGS, **ROW_SETTINGS,
+                          "insert_deduplication_token": batch_token(topic, partition, first,
+                                                                    last)})
+        ROWS_INSERTED.labels(table="usage_log").inc(rows.strip().count(b"\n") + 1)
 
     def write_rejected(self, topic: str, partition: int, first: int, last: int,
                        records: Sequence[RejectedEvent]) -> None:

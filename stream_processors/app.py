@@ -10,13 +10,14 @@ decisions (`infra.bulk_producer`, all acknowledged), then the offsets are commit
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import structlog
 
-from core.batch import Core, RawRecord
+from core.batch import BatchOutcome, Core, RawRecord
 from core.derive import rules_for
 from core.limits import limits_context, tick
 from core.process import Deduplicator, Policy
@@ -24,8 +25,20 @@ from infra.bulk_consumer import BulkConsumer
 from infra.bulk_producer import BulkProducer, Output
 from infra.clock import Clock
 from infra.faust_runtime import create_app, finish_batch, retry_forever
+from infra.metrics import (
+    ALERTS,
+    BATCH_SECONDS,
+    BATCH_SIZE,
+    CONSUMER_LAG,
+    DECISIONS,
+    EVENTS_ACCEPTED,
+    EVENTS_CONSUMED,
+    EVENTS_DUPLICATE,
+    count_rejections,
+)
 from pricing.lateness import Lateness
 from pricing.pricebook import PriceBook
+from pricing.pricebook_loader import reference_books
 from schemas.metered_wire import MeteredBatchHeader, encode_batch, encode_row
 from schemas.records import Alert, Decision, MeteredEvent, RejectReason
 from schemas.topics import Topics
@@ -51,8 +64,8 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     store = AccountStore(bootstrap, topics.accounts, partitions)
     limits = limits_context(rate_book) if settings.limits else None
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
-    core = Core(store, rules_for(rate_book), Policy(lateness.delta, settings.max_future),
-                dedup, limits)
+    rules = rules_for(rate_book, reference_books(rate_book))  # accounts name their books
+    core = Core(store, rules, Policy(lateness.delta, settings.max_future), dedup, limits)
 
     def reload() -> None:
         store.load()
@@ -72,7 +85,8 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
 
     bulk = BulkConsumer(bootstrap, topics.events, settings.app_id, handle_records,
                         max_records=settings.batch_max, within_s=settings.batch_within_s,
-                        session_timeout_s=10.0, on_assigned=store.mark_stale)
+                        session_timeout_s=10.0, on_assigned=store.mark_stale,
+                        on_lag=record_lag)
 
     @app.task  # type: ignore[untyped-decorator]
     async def consume_events() -> None:
@@ -89,6 +103,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                       for d in decision_list]
 
     async def handle(batch: list[Any]) -> None:
+        started = time.perf_counter()
         out = core.decide_batch(
             RawRecord(m.topic, m.partition, m.offset, (m.timestamp or 0) / 1000, m.key,
                       m.value if isinstance(m.value, bytes) else b"")
@@ -111,6 +126,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
                   for r in out.rejected]
         sends += outputs(out.alerts, out.decisions)
         await producer.deliver_all("process", sends, lambda: app.should_stop)
+        count_batch(len(batch), out, time.perf_counter() - started)
 
     if limits is not None:
         ctx = limits
@@ -143,6 +159,25 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
 
 
 Send = Output
+
+
+def count_batch(records: int, out: BatchOutcome, seconds: float) -> None:
+    """The metrics of one batch whose outputs were delivered."""
+    EVENTS_CONSUMED.inc(records)
+    EVENTS_ACCEPTED.inc(sum(len(span.metered) for span in out.partitions.values()))
+    EVENTS_DUPLICATE.inc(out.duplicates)
+    count_rejections(r.reason.value for r in out.rejected)
+    for alert in out.alerts:
+        ALERTS.labels(kind=alert.kind).inc()
+    for decision in out.decisions:
+        DECISIONS.labels(kind=decision.kind).inc()
+    BATCH_SIZE.observe(records)
+    BATCH_SECONDS.observe(seconds)
+
+
+def record_lag(lag: dict[int, int]) -> None:
+    for partition, records in lag.items():
+        CONSUMER_LAG.labels(partition=str(partition)).set(records)
 
 
 def _stamp(seconds: float) -> datetime | None:

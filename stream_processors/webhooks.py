@@ -36,6 +36,8 @@ import structlog
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.metrics import WEBHOOK_DELIVERIES
+
 log = structlog.get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Metering-Signature"
@@ -240,7 +242,9 @@ class WebhookDeliverer:
             result = await self._attempt(delivery, secret)
             if result.verdict == "ok":
                 log.info("webhook_delivered", **ctx, attempt=attempt, status=result.status)
+                WEBHOOK_DELIVERIES.labels(outcome="delivered").inc()
                 return
+            WEBHOOK_DELIVERIES.labels(outcome="failed_attempt").inc()
             if result.verdict == "permanent" or attempt == s.max_attempts:
                 break
             delay = backoff(attempt, s.base_backoff_s, s.max_backoff_s, self._rng)
@@ -251,6 +255,7 @@ class WebhookDeliverer:
             await self._sleep(delay)
         log.warning("webhook_gave_up", **ctx, attempts=delivery.attempts, error=result.error,
                     permanent=result.verdict == "permanent")
+        WEBHOOK_DELIVERIES.labels(outcome="gave_up").inc()
         try:
             await self._on_give_up(delivery, result.error)
         except Exception:  # the callback's failure must not escape a background task

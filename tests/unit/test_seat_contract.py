@@ -84,3 +84,15 @@ def test_on_the_annual_term_a_monthly_boundary_is_not_a_renewal() -> None:
         ("n1", RejectReason.SEAT_REDUCTION_BEFORE_RENEWAL)]
     state = out.states["acme"]
     assert state.seats == 6 and state.seats_pending is None
+
+
+def test_an_account_without_a_seat_priced_plan_has_no_seat_contract() -> None:
+    """Found by the metrics test (issue 17): the rule was applied to every account, so a
+    storage-only or email account's lower seat reading was refused, though the rater
+    (which judges seat-priced plans only) would have taken it."""
+    out = decide([ev("s", "account.subscribed", "2025-03-01T00:00:00Z",
+                     {"product": "storage", "plan": "professional"}),
+                  ev("n0", "seats.changed", "2025-03-01T00:00:00Z", {"full_time": 10}),
+                  ev("n1", "seats.changed", "2025-03-10T09:00:00Z", {"full_time": 8})])
+    assert not out.rejected
+    assert seat_meters(out) == {"n0": [10], "n1": [8]}
