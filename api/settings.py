@@ -13,7 +13,7 @@ from core.validate import MAX_EVENT_BYTES
 
 
 class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="METERING_API_")
+    model_config = SettingsConfigDict(env_prefix="METERING_API_", env_file=".env", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)

@@ -16,6 +16,7 @@ from rich.table import Table
 from api.keys_cli import register as _register_api_keys
 from cli import logs
 from cli.billing import register as _register_billing
+from cli.config import register as _register_config
 from cli.context import bootstrap, deployment_books, err, fail, kafka, out
 from cli.ops import register as _register_ops
 from cli.rate import register as _register_rate
@@ -34,6 +35,7 @@ schemas_app = typer.Typer(help="Event JSON Schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 _register_rate(app)
 _register_billing(app)
+_register_config(app)
 _register_ops(app)
 _register_sql(app)
 _register_api_keys(app)

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class KafkaSettings(BaseSettings):
     """Where the broker is. Unset bootstrap servers: the project starts its own broker."""
 
-    model_config = SettingsConfigDict(env_prefix="METERING_")
+    model_config = SettingsConfigDict(env_prefix="METERING_", env_file=".env", extra="ignore")
 
     bootstrap_servers: str | None = Field(
         None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",

@@ -73,7 +73,9 @@ class MetricsSettings(BaseSettings):
     """Where each role serves `/metrics` (env `METERING_METRICS_*`); a port of 0 is off.
     Several workers on one host need a port each (`METERING_METRICS_WORKER_PORT`)."""
 
-    model_config = SettingsConfigDict(env_prefix="METERING_METRICS_")
+    model_config = SettingsConfigDict(env_prefix="METERING_METRICS_", env_file=".env",
+
+                                      extra="ignore")
 
     addr: str = Field("127.0.0.1", description="Address the metrics ports bind "
                                                "(0.0.0.0 for a Prometheus on another host).")

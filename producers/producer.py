@@ -48,7 +48,8 @@ class DeliveryError(RuntimeError):
 
 
 class ProducerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="METERING_PRODUCER_")
+    model_config = SettingsConfigDict(env_prefix="METERING_PRODUCER_", env_file=".env",
+                                      extra="ignore")
 
     source: str = Field("urn:metering:producer", min_length=1)
     compression_type: str | None = "gzip"

@@ -75,7 +75,9 @@ class ParameterError(QueryRejected):
 class ReadOnlyLimits(BaseSettings):
     """Limits of the door (env METERING_SQL_*); read in the entry point."""
 
-    model_config = SettingsConfigDict(env_prefix="METERING_SQL_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="METERING_SQL_", env_file=".env",
+
+                                      extra="ignore", frozen=True)
 
     max_execution_time: int = Field(30, ge=1, le=86_400, description="Seconds per query.")
     max_result_rows: int = Field(100_000, ge=1, le=100_000_000,

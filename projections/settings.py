@@ -14,7 +14,7 @@ DEFAULT_DSN = f"chdb://{DATA_DIR / 'chdb'}"
 
 
 class ClickHouseSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="METERING_CH_")
+    model_config = SettingsConfigDict(env_prefix="METERING_CH_", env_file=".env", extra="ignore")
 
     dsn: str = Field(DEFAULT_DSN,
                      description="chdb://<absolute dir> (embedded; default: var/chdb of the "
@@ -36,7 +36,7 @@ class ClickHouseSettings(BaseSettings):
 
 
 class SinkSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="METERING_SINK_")
+    model_config = SettingsConfigDict(env_prefix="METERING_SINK_", env_file=".env", extra="ignore")
 
     app_id: str = "metering-sink"
     batch_max: int = Field(200, ge=1, le=10_000)

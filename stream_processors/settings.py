@@ -13,7 +13,7 @@ __all__ = ["KafkaSettings", "ProcessorSettings"]
 
 
 class ProcessorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="METERING_")
+    model_config = SettingsConfigDict(env_prefix="METERING_", env_file=".env", extra="ignore")
 
     app_id: str = "metering-processor"
     batch_max: int = Field(10_000, ge=1, le=100_000)

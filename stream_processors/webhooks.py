@@ -109,7 +109,9 @@ def classify_status(status: int) -> Literal["ok", "permanent", "retry"]:
 class WebhookSettings(BaseSettings):
     """Webhook delivery (env prefix METERING_WEBHOOK_), read in the entry point."""
 
-    model_config = SettingsConfigDict(env_prefix="METERING_WEBHOOK_")
+    model_config = SettingsConfigDict(env_prefix="METERING_WEBHOOK_", env_file=".env",
+
+                                      extra="ignore")
 
     master_secret: SecretStr
     timeout_s: float = Field(5.0, gt=0)
