@@ -48,20 +48,33 @@ def main(log_level: Annotated[str, typer.Option(envvar="METERING_LOG_LEVEL")] = 
 
 
 @app.command()
-def up() -> None:
-    """Start the local Kafka broker in the background (no-op with KAFKA_BOOTSTRAP_SERVERS)."""
-    from cli.stack import local_broker
+def up(brokers: Annotated[int, typer.Option(
+        "--brokers", min=1, max=9, help="nodes of a local KRaft cluster (3: topics "
+        "replicated 3 times, 2 in sync)")] = 1) -> None:
+    """Start the local Kafka broker, or a local cluster, in the background (no-op with
+    KAFKA_BOOTSTRAP_SERVERS)."""
+    from cli.stack import local_broker, local_cluster
 
     k = _kafka()
     if k.bootstrap_servers:
         out.print(f"using {k.bootstrap_servers}; nothing to start")
         return
-    broker = local_broker(k)
-    if broker.pid_file.exists():
-        out.print(f"broker already running (pid file {broker.pid_file})")
+    if brokers == 1:
+        broker = local_broker(k)
+        if broker.pid_file.exists():
+            out.print(f"broker already running (pid file {broker.pid_file})")
+            return
+        broker.start()
+        out.print(f"broker up at {broker.bootstrap} (data {broker.data_dir})")
         return
-    broker.start()
-    out.print(f"broker up at {broker.bootstrap} (data {broker.data_dir})")
+    cluster = local_cluster(k, brokers)
+    running = [n.pid_file for n in cluster.nodes if n.pid_file.exists()]
+    if running or local_broker(k).pid_file.exists():
+        out.print("a local broker is already running (`metering down` first)")
+        return
+    cluster.start()
+    out.print(f"{brokers} brokers up (data {cluster.data_dir}/node-<n>); for every role:\n"
+              f"  export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap}")
 
 
 @app.command()
@@ -70,8 +83,10 @@ def down() -> None:
     from cli.stack import local_broker
     from infra.kafka_broker import stop_pid_file
 
-    stopped = stop_pid_file(local_broker(_kafka()).pid_file)
-    out.print("broker stopped" if stopped else "no local broker running")
+    broker = local_broker(_kafka())
+    pid_files = [broker.pid_file, *sorted(broker.data_dir.glob("node-*/broker.pid"))]
+    stopped = sum(stop_pid_file(p) for p in pid_files)
+    out.print(f"{stopped} broker(s) stopped" if stopped else "no local broker running")
 
 
 @app.command()

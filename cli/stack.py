@@ -21,7 +21,7 @@ from typing import IO
 import httpx
 import structlog
 
-from infra.kafka_broker import KafkaBroker
+from infra.kafka_broker import KafkaBroker, KafkaCluster
 from infra.kafka_settings import KafkaSettings
 from infra.topics import ensure_topics
 from schemas.topics import Topics
@@ -34,6 +34,16 @@ def local_broker(settings: KafkaSettings) -> KafkaBroker:
     return KafkaBroker(data_dir=data / "kafka", lib_dir=_lib_dir(),
                        port=settings.broker_port, controller_port=settings.controller_port,
                        partitions=settings.partitions)
+
+
+def local_cluster(settings: KafkaSettings, size: int) -> KafkaCluster:
+    """`size` local nodes: broker ports `broker_port`, +2, +4 ...; controllers likewise
+    from `controller_port`; data in `<data dir>/kafka/node-<n>`."""
+    data = settings.data_dir.resolve()
+    ports = [(settings.broker_port + 2 * i, settings.controller_port + 2 * i)
+             for i in range(size)]
+    return KafkaCluster(data_dir=data / "kafka", lib_dir=_lib_dir(), size=size,
+                        partitions=settings.partitions, ports=ports)
 
 
 def _lib_dir() -> Path:

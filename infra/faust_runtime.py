@@ -21,6 +21,8 @@ import faust
 import structlog
 from faust.sensors import Monitor
 
+from infra.topics import replication_for
+
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
@@ -62,7 +64,7 @@ def create_app(app_id: str, bootstrap: str, partitions: int, session_timeout_s: 
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=replication_for(bootstrap),
         topic_allow_declare=True,
         table_standby_replicas=0,
         web_enabled=False,

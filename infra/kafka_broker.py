@@ -82,6 +82,11 @@ class KafkaBroker:
     heap: str = "768m"
     log_level: str = "INFO"
     process: subprocess.Popen[bytes] | None = None
+    node_id: int = 1
+    voters: str | None = None
+    """`controller.quorum.voters` of a cluster (`KafkaCluster`); None: this node alone."""
+    replication: int = 1
+    """Replication factor of the internal topics (3 in a three-node cluster)."""
 
     @property
     def bootstrap(self) -> str:
@@ -95,8 +100,9 @@ class KafkaBroker:
         logs = self.data_dir / "kraft-logs"
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters or
+                                        f"{self.node_id}@127.0.0.1:{self.controller_port}",
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
                          f"CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
@@ -105,12 +111,14 @@ class KafkaBroker:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(logs),
             "num.partitions": str(self.partitions),
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": str(self.replication),
             "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "transaction.state.log.replication.factor": str(self.replication),
+            "transaction.state.log.min.isr": str(min_isr(self.replication)),
+            "share.coordinator.state.topic.replication.factor": str(self.replication),
+            "share.coordinator.state.topic.min.isr": str(min_isr(self.replication)),
+            "default.replication.factor": str(self.replication),
+            "min.insync.replicas": str(min_isr(self.replication)),
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
             "message.max.bytes": "2097152",
@@ -144,8 +152,7 @@ class KafkaBroker:
         config = self._write_config()
         if (self.data_dir / "kraft-logs" / "meta.properties").exists():
             return
-        cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode(
-        ).rstrip("=")
+        cluster_id = cluster_id or new_cluster_id()
         subprocess.run(
             self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                        "-c", str(config)),
@@ -153,7 +160,17 @@ class KafkaBroker:
         )
 
     def start(self, timeout: float = 60.0) -> KafkaBroker:
-        self.format_storage()
+        self.launch()
+        self.wait_ready(timeout)
+        assert self.process is not None
+        log.info("kafka.started", bootstrap=self.bootstrap, pid=self.process.pid,
+                 node=self.node_id)
+        return self
+
+    def launch(self, cluster_id: str | None = None) -> None:
+        """Format (once) and start the process, without waiting for it to answer (the
+        nodes of a cluster answer only once a quorum of them runs)."""
+        self.format_storage(cluster_id)
         out = open(self.data_dir / "broker.out", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
@@ -161,9 +178,6 @@ class KafkaBroker:
         )
         out.close()
         self.pid_file.write_text(str(self.process.pid))
-        self.wait_ready(timeout)
-        log.info("kafka.started", bootstrap=self.bootstrap, pid=self.process.pid)
-        return self
 
     def wait_ready(self, timeout: float) -> None:
         from kafka import KafkaAdminClient  # local import: only needed here
@@ -211,6 +225,66 @@ class KafkaBroker:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def min_isr(replication: int) -> int:
+    """In-sync replicas an acknowledged write needs: 2 of 3 (one broker may fail)."""
+    return 2 if replication >= 3 else 1
+
+
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass
+class KafkaCluster:
+    """`size` KRaft nodes (each broker and controller) on loopback from the same jars, one
+    data directory each under `data_dir`; topics and internal topics replicated
+    `min(size, 3)` times with `min.insync.replicas` 2 (of 3)."""
+
+    data_dir: Path
+    lib_dir: Path
+    size: int = 3
+    partitions: int = 4
+    heap: str = "512m"
+    log_level: str = "INFO"
+    ports: list[tuple[int, int]] | None = None
+    """(broker, controller) port of each node; None: free ports."""
+    nodes: list[KafkaBroker] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            ports = self.ports or [(free_port(), free_port()) for _ in range(self.size)]
+            voters = ",".join(f"{n}@127.0.0.1:{c}" for n, (_, c) in enumerate(ports, 1))
+            self.nodes = [KafkaBroker(
+                data_dir=self.data_dir / f"node-{n}", lib_dir=self.lib_dir, port=p,
+                controller_port=c, partitions=self.partitions, heap=self.heap,
+                log_level=self.log_level, node_id=n, voters=voters,
+                replication=min(self.size, 3)) for n, (p, c) in enumerate(ports, 1)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def start(self, timeout: float = 120.0) -> KafkaCluster:
+        cluster_id = new_cluster_id()
+        for node in self.nodes:
+            node.launch(cluster_id)
+        for node in self.nodes:
+            node.wait_ready(timeout)
+        log.info("kafka.cluster_started", bootstrap=self.bootstrap, nodes=len(self.nodes))
+        return self
+
+    def node(self, node_id: int) -> KafkaBroker:
+        return self.nodes[node_id - 1]
+
+    def restart(self, node_id: int, timeout: float = 120.0) -> None:
+        """Start a stopped or killed node again on its data."""
+        self.node(node_id).start(timeout)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 def stop_pid_file(pid_file: Path, timeout: float = 30.0) -> bool:

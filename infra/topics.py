@@ -14,17 +14,39 @@ from kafka.errors import TopicAlreadyExistsError
 from schemas.topics import Topics
 
 
+def replication_of(brokers: int) -> tuple[int, dict[str, str]]:
+    """Replication factor and topic settings for a cluster of `brokers`: 3 copies with 2
+    in sync for every acknowledged write from three brokers on (one may fail), else 1."""
+    if brokers >= 3:
+        return 3, {"min.insync.replicas": "2"}
+    return 1, {}
+
+
+def cluster_size(admin: KafkaAdminClient) -> int:
+    return len(admin.describe_cluster().get("brokers", [])) or 1
+
+
+def replication_for(bootstrap: str) -> int:
+    """The replication factor of topics created on this cluster (faust's own too)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return replication_of(cluster_size(admin))[0]
+    finally:
+        admin.close()
+
+
 def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> list[str]:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         existing = set(admin.list_topics())
         wanted = [t for t in topics.all() if t not in existing]
         if wanted:
+            factor, configs = replication_of(cluster_size(admin))
             with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
                 admin.create_topics([
-                    NewTopic(t, 1 if t in topics.single_partition() else partitions, 1,
-                             topic_configs={"cleanup.policy": "compact"}
-                             if t in topics.compacted() else {})
+                    NewTopic(t, 1 if t in topics.single_partition() else partitions, factor,
+                             topic_configs={**configs, "cleanup.policy": "compact"}
+                             if t in topics.compacted() else dict(configs))
                     for t in wanted])
         return wanted
     finally:

@@ -9,6 +9,8 @@ from chaos.flow import Context
 from chaos.result import Placeholder, Result
 from chaos.scenarios import (
     broker_restart,
+    cluster_leader_kill,
+    cluster_rolling,
     late_future,
     poison,
     projector,
@@ -42,6 +44,8 @@ SCENARIOS = [
     Scenario(5, "poison", poison.TITLE, poison.run),
     Scenario(6, "late_future", late_future.TITLE, late_future.run),
     Scenario(7, "projector", projector.TITLE, projector.run),
+    Scenario(8, "cluster_leader_kill", cluster_leader_kill.TITLE, cluster_leader_kill.run),
+    Scenario(9, "cluster_rolling", cluster_rolling.TITLE, cluster_rolling.run),
 ]
 
 BY_NAME = {s.name: s for s in SCENARIOS}

@@ -112,3 +112,25 @@ def test_projector_double_run_and_sink_kill_mid_close(chaos_broker: Broker,
     assert all(f.recovery_s is not None for f in r.faults)
     assert any(f.lag for f in r.faults), "no kill hit before the ledger had issued all"
     assert r.passed
+
+
+def test_cluster_leader_kill_9(chaos_broker: Broker, tmp_path: Path) -> None:
+    """Issue 17 item 3: a three-broker cluster of our own; the broker leading the most
+    partitions is killed -9 while producing and processing, then restarted."""
+    r = _run("cluster_leader_kill", chaos_broker, tmp_path)
+    c = r.check
+    assert c is not None
+    assert [f.kind for f in r.faults] == ["leader broker kill -9 + restart"] * \
+        SHORT.cluster_kills
+    assert all("leader of" in f.detail for f in r.faults)
+    assert c.rejected == {}  # good events only
+    assert c.expected_accepted == c.acknowledged
+
+
+def test_cluster_rolling_restart(chaos_broker: Broker, tmp_path: Path) -> None:
+    r = _run("cluster_rolling", chaos_broker, tmp_path)
+    c = r.check
+    assert c is not None
+    assert [f.detail.split()[1] for f in r.faults] == ["1", "2", "3"]
+    assert all("replicas in sync" in f.detail for f in r.faults)
+    assert c.expected_accepted == c.acknowledged
