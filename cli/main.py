@@ -81,11 +81,11 @@ def up(brokers: Annotated[int, typer.Option(
 def down() -> None:
     """Stop the local broker started by `metering up`."""
     from cli.stack import local_broker
-    from infra.kafka_broker import stop_pid_file
+    from infra.kafka_broker import stop_pid_files
 
     broker = local_broker(_kafka())
     pid_files = [broker.pid_file, *sorted(broker.data_dir.glob("node-*/broker.pid"))]
-    stopped = sum(stop_pid_file(p) for p in pid_files)
+    stopped = stop_pid_files(pid_files)
     out.print(f"{stopped} broker(s) stopped" if stopped else "no local broker running")
 
 

@@ -7,6 +7,7 @@ the machine's JDK runs `kafka.tools.StorageTool format` and then `kafka.Kafka`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -282,29 +283,47 @@ class KafkaCluster:
         """Start a stopped or killed node again on its data."""
         self.node(node_id).start(timeout)
 
-    def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM to every node at once (one by one, the last would wait for a quorum
+        that is gone), then SIGKILL to any still running after `timeout`."""
+        running = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+        for node in running:
+            assert node.process is not None
+            node.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for node in running:
+            assert node.process is not None
+            try:
+                node.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                node.kill()
+            node.pid_file.unlink(missing_ok=True)
+        log.info("kafka.cluster_stopped", bootstrap=self.bootstrap)
 
 
-def stop_pid_file(pid_file: Path, timeout: float = 30.0) -> bool:
-    """Stop a broker started by another process (`metering down`)."""
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text())
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pid_file.unlink(missing_ok=True)
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def stop_pid_files(pid_files: list[Path], timeout: float = 30.0) -> int:
+    """Stop the brokers of `pid_files` together (SIGTERM to all, then wait; SIGKILL after
+    `timeout`); how many were running."""
+    pids: dict[Path, int] = {}
+    for pid_file in pid_files:
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text())
         try:
-            os.kill(pid, 0)
+            os.kill(pid, signal.SIGTERM)
+            pids[pid_file] = pid
         except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return True
+            pid_file.unlink(missing_ok=True)
+    deadline = time.monotonic() + timeout
+    for pid_file, pid in pids.items():
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
+    return len(pids)
