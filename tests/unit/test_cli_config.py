@@ -4,9 +4,11 @@ check that lists every problem and exits 1. Each test failed before (no such com
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -15,14 +17,19 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No METERING_ variable of the caller's, and a working directory of the test's."""
+def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No METERING_ variable of the caller's, a working directory of the test's, and
+    structlog as it was (the command configures it on the runner's stderr, closed after
+    the invocation: later tests would log to a closed file)."""
     import os
 
     for name in list(os.environ):
         if name.startswith("METERING_") or name == "KAFKA_BOOTSTRAP_SERVERS":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def rows(output: str) -> dict[tuple[str, str], tuple[str, str]]:
