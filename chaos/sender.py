@@ -63,6 +63,13 @@ class SendPolicy:
     producer is replaced."""
 
 
+def through_broker_faults(rate: float) -> SendPolicy:
+    """The policy of the scenarios that stop brokers: a send gives up after 8 s and the
+    generator sends it again (5 attempts at most); a producer silent for 15 s is replaced."""
+    return SendPolicy(rate=rate, max_attempts=5, retry_backoff_s=1.0,
+                      delivery_timeout_ms=8_000, stuck_after_s=15.0)
+
+
 class Sender(threading.Thread):
     def __init__(self, bootstrap: str, prefix: str, records: Sequence[Record],
                  policy: SendPolicy) -> None:

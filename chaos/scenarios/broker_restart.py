@@ -15,7 +15,7 @@ from chaos.broker import own_broker
 from chaos.flow import Context, Run, run_scenario
 from chaos.generate import good_only
 from chaos.result import Result
-from chaos.sender import SendPolicy
+from chaos.sender import through_broker_faults
 
 TITLE = "broker kill -9 and restart while producing (producer retries)"
 
@@ -23,8 +23,7 @@ TITLE = "broker kill -9 and restart while producing (producer retries)"
 def run(ctx: Context, result: Result) -> Result:
     truth = good_only(result.seed, ctx.profile.size)
     result.planned_faults = ctx.profile.broker_restarts
-    policy = SendPolicy(rate=ctx.profile.rate, max_attempts=5, retry_backoff_s=1.0,
-                        delivery_timeout_ms=8_000, stuck_after_s=15.0)
+    policy = through_broker_faults(ctx.profile.rate)
     low, high = ctx.profile.broker_down_s
 
     with own_broker(ctx.workdir / "broker-restart-kafka") as broker:

@@ -13,7 +13,7 @@ from chaos.broker import own_cluster
 from chaos.flow import Context, Run, run_scenario
 from chaos.generate import good_only
 from chaos.result import Result
-from chaos.sender import SendPolicy
+from chaos.sender import through_broker_faults
 
 TITLE = "three brokers: kill -9 of the busiest leader while producing, then a restart"
 
@@ -21,8 +21,7 @@ TITLE = "three brokers: kill -9 of the busiest leader while producing, then a re
 def run(ctx: Context, result: Result) -> Result:
     truth = good_only(result.seed, ctx.profile.size)
     result.planned_faults = ctx.profile.cluster_kills
-    policy = SendPolicy(rate=ctx.profile.rate, max_attempts=5, retry_backoff_s=1.0,
-                        delivery_timeout_ms=8_000, stuck_after_s=15.0)
+    policy = through_broker_faults(ctx.profile.rate)
     low, high = ctx.profile.broker_down_s
 
     with own_cluster(ctx.workdir / "cluster-kill-kafka") as cluster:

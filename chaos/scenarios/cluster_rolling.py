@@ -9,7 +9,7 @@ from chaos.broker import own_cluster
 from chaos.flow import Context, Run, run_scenario
 from chaos.generate import good_only
 from chaos.result import Result
-from chaos.sender import SendPolicy
+from chaos.sender import through_broker_faults
 
 TITLE = "three brokers: a rolling restart of all three while producing"
 
@@ -17,8 +17,7 @@ TITLE = "three brokers: a rolling restart of all three while producing"
 def run(ctx: Context, result: Result) -> Result:
     truth = good_only(result.seed, ctx.profile.size)
     result.planned_faults = 3
-    policy = SendPolicy(rate=ctx.profile.rate, max_attempts=5, retry_backoff_s=1.0,
-                        delivery_timeout_ms=8_000, stuck_after_s=15.0)
+    policy = through_broker_faults(ctx.profile.rate)
 
     with own_cluster(ctx.workdir / "cluster-rolling-kafka") as cluster:
 
