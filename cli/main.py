@@ -20,6 +20,7 @@ from cli.config import register as _register_config
 from cli.context import bootstrap, deployment_books, err, fail, kafka, out
 from cli.ops import register as _register_ops
 from cli.rate import register as _register_rate
+from cli.simulate import register as _register_simulate
 from cli.sql import register as _register_sql
 from infra.metrics import MetricsSettings
 
@@ -34,6 +35,7 @@ app = typer.Typer(help="Usage metering pipeline.", no_args_is_help=True,
 schemas_app = typer.Typer(help="Event JSON Schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 _register_rate(app)
+_register_simulate(app)
 _register_billing(app)
 _register_config(app)
 _register_ops(app)

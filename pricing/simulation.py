@@ -1,0 +1,199 @@
+"""The answer of a price simulation: two ratings of the same cycles compared (pure).
+
+A simulation rates the same closed cycles twice with the one rater (the current book,
+then the candidate) and hands both results here as `Rated`: the invoices of the period
+(cycle invoices and immediate ones: flex purchases, upgrade differences, seat charges,
+first fees), and the plan changes and limit decisions each rating made. `compare` turns
+them into a `SimulationReport`:
+- `months`: revenue per month (the month a cycle starts in; an immediate invoice counts in
+  its cycle's month) before, after, the difference and the difference in % of before;
+- `plans`: the same per month and plan, from the invoice lines (a line is revenue of the
+  plan it names; a plan the candidate moves an account to gains what it bills);
+- `accounts`: per account before, after, difference, and the changes only one rating made
+  (`new`: the candidate would make it, `gone`: only the current book makes it);
+- `top_gain` / `top_loss`: the ten accounts with the largest increase / decrease.
+Money is Decimal throughout, in the books' currency; a percentage is rounded to 0.01 and
+is None where before is 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pricing.book_diff import BookChange
+
+ZERO = Decimal("0.00")
+TOP = 10
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RatedLine(_Model):
+    product: str
+    plan: str | None
+    amount: Decimal
+
+
+class RatedInvoice(_Model):
+    account: str
+    month: str
+    """YYYY-MM of the cycle the invoice belongs to."""
+    kind: str
+    total: Decimal
+    lines: list[RatedLine]
+
+
+class RatedChange(_Model):
+    """A plan change or limit decision one rating made, described in one line."""
+
+    account: str
+    kind: Literal["plan_change", "limit_decision"]
+    at: datetime
+    description: str
+
+
+class Rated(_Model):
+    invoices: list[RatedInvoice] = []
+    changes: list[RatedChange] = []
+
+
+class Totals(_Model):
+    before: Decimal
+    after: Decimal
+    difference: Decimal
+    difference_pct: Decimal | None
+
+
+class MonthTotals(Totals):
+    month: str
+
+
+class PlanTotals(Totals):
+    month: str
+    product: str
+    plan: str
+
+
+class ChangeDifference(_Model):
+    kind: Literal["plan_change", "limit_decision"]
+    status: Literal["new", "gone"]
+    at: datetime
+    description: str
+
+
+class AccountDifference(Totals):
+    account: str
+    invoices_before: int
+    invoices_after: int
+    changes: list[ChangeDifference] = []
+
+
+class SimulationReport(_Model):
+    id: str
+    current: str
+    """The book rated now, `name@version`."""
+    candidate: str
+    from_month: str
+    to_month: str
+    rated_at: datetime
+    """Cycles closed at this time (minus the lateness) were rated."""
+    currency: str
+    book_changes: list[BookChange]
+    total: Totals
+    months: list[MonthTotals]
+    plans: list[PlanTotals]
+    accounts: list[AccountDifference]
+    top_gain: list[AccountDifference] = Field(default_factory=list)
+    top_loss: list[AccountDifference] = Field(default_factory=list)
+    seconds: float = 0.0
+    """How long the simulation took (both ratings)."""
+
+
+def pct(before: Decimal, difference: Decimal) -> Decimal | None:
+    if before == 0:
+        return None
+    return (difference * 100 / before).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def _totals(before: Decimal, after: Decimal) -> dict[str, Decimal | None]:
+    return {"before": before, "after": after, "difference": after - before,
+            "difference_pct": pct(before, after - before)}
+
+
+def _change_key(c: RatedChange) -> tuple[str, str, datetime, str]:
+    return (c.account, c.kind, c.at, c.description)
+
+
+def compare(report_id: str, current: Rated, candidate: Rated, *, current_book: str,
+            candidate_book: str, from_month: str, to_month: str, rated_at: datetime,
+            currency: str, book_changes: list[BookChange],
+            accounts: list[str] | None = None) -> SimulationReport:
+    """The report of two ratings of the same cycles. `accounts`: every account rated
+    (one without an invoice in either rating is listed at 0)."""
+    months: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    plans: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    money: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for side, rated in enumerate((current, candidate)):
+        for inv in rated.invoices:
+            months[inv.month][side] += inv.total
+            money[inv.account][side] += inv.total
+            counts[inv.account][side] += 1
+            for line in inv.lines:
+                plans[(inv.month, line.product, line.plan or "-")][side] += line.amount
+    listed = set(accounts or ())
+    ours = {_change_key(c): c for c in current.changes}
+    theirs = {_change_key(c): c for c in candidate.changes}
+    changes: dict[str, list[ChangeDifference]] = defaultdict(list)
+    for status, only in (("new", theirs.keys() - ours.keys()),
+                         ("gone", ours.keys() - theirs.keys())):
+        for key in only:
+            c = (theirs if status == "new" else ours)[key]
+            changes[c.account].append(ChangeDifference(kind=c.kind, status=status, at=c.at,
+                                                       description=c.description))
+    for found in changes.values():
+        found.sort(key=lambda d: (d.at, d.status, d.description))
+    rows = [AccountDifference(account=a, invoices_before=counts[a][0],
+                              invoices_after=counts[a][1], changes=changes.get(a, []),
+                              **_totals(*money[a]))
+            for a in sorted(listed | money.keys() | changes.keys())]
+    moved = [r for r in rows if r.difference != 0]
+    gain = sorted((r for r in moved if r.difference > 0),
+                  key=lambda r: (-r.difference, r.account))[:TOP]
+    loss = sorted((r for r in moved if r.difference < 0),
+                  key=lambda r: (r.difference, r.account))[:TOP]
+    before = sum((m[0] for m in months.values()), ZERO)
+    after = sum((m[1] for m in months.values()), ZERO)
+    return SimulationReport(
+        id=report_id, current=current_book, candidate=candidate_book, from_month=from_month,
+        to_month=to_month, rated_at=rated_at, currency=currency, book_changes=book_changes,
+        total=Totals(**_totals(before, after)),
+        months=[MonthTotals(month=m, **_totals(*v))
+                for m, v in sorted(months.items())],
+        plans=[PlanTotals(month=k[0], product=k[1], plan=k[2],
+                          **_totals(*v))
+               for k, v in sorted(plans.items())],
+        accounts=rows, top_gain=gain, top_loss=loss)
+
+
+def month_range(from_month: str, to_month: str) -> tuple[datetime, datetime]:
+    """[first instant of `from_month`, first instant after `to_month`) in UTC; both
+    YYYY-MM. ValueError with a reason when malformed or reversed."""
+    def first(value: str) -> datetime:
+        try:
+            year, month = (int(p) for p in value.split("-"))
+            return datetime(year, month, 1, tzinfo=UTC)
+        except ValueError as exc:
+            raise ValueError(f"not a month (YYYY-MM): {value!r}") from exc
+    start, last = first(from_month), first(to_month)
+    if last < start:
+        raise ValueError(f"--to {to_month} is before --from {from_month}")
+    end = datetime(last.year + (last.month == 12), last.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end

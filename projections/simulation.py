@@ -1,0 +1,163 @@
+"""Price simulation: the closed cycles of a period rated under the current book and a
+candidate, from the usage log in ClickHouse, compared; nothing is issued.
+
+The candidate is another version of a deployment book: it replaces the book of the same
+`name`, and only the accounts whose subscription names that book are rated (no other
+account can change). Both ratings read what re-rating reads (`rerating.rerating_source`:
+the usage log, late events included, SMS credits re-derived where the candidate's rates
+differ) and rate with the one rater (`offline_rating.AccountRater`, as the projector and
+re-rating do), every cycle closed at `now` (its end plus the book's lateness passed).
+Selected: every invoice whose cycle starts inside [from month, to month], and every plan
+change and limit decision made inside one of those cycles or at its close (its end
+included). `pricing.simulation.compare` makes the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pricing.book_diff import book_changes
+from pricing.pricebook import PriceBook
+from pricing.simulation import (
+    Rated,
+    RatedChange,
+    RatedInvoice,
+    RatedLine,
+    SimulationReport,
+    compare,
+    month_range,
+)
+from projections.aggregate_rows import utc
+from projections.invoicing import Record
+from projections.offline_rating import AccountRater, RatingSource
+from projections.projector import book_of
+from projections.rerating import rerating_source
+
+
+class SimulationError(ValueError):
+    """A simulation that cannot run: `reason` is a machine-readable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+@dataclass(frozen=True)
+class Period:
+    from_month: str
+    to_month: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, from_month: str, to_month: str) -> Period:
+        try:
+            start, end = month_range(from_month, to_month)
+        except ValueError as exc:
+            raise SimulationError("bad_period", str(exc)) from exc
+        return cls(from_month, to_month, start, end)
+
+
+def _ts(value: str) -> datetime:
+    return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def describe_change(r: Record) -> RatedChange | None:
+    """A plan change or limit decision record in one line (None: nothing decided)."""
+    if r["record"] == "plan_change":
+        return RatedChange(account=r["account"], kind="plan_change", at=_ts(r["effective"]),
+                           description=f"{r['product']}: {r['from_plan']} -> {r['to_plan']} "
+                                       f"({r['reason']})")
+    if r["record"] == "limit_decision" and r["action"] != "allow" and r.get("at"):
+        target = f" -> {r['target_plan']}" if r.get("target_plan") else ""
+        return RatedChange(account=r["account"], kind="limit_decision", at=_ts(r["at"]),
+                           description=f"{r['product']}: {r['action']} at {r['meter']} "
+                                       f"limit {r['limit']} ({r['plan']}{target}), "
+                                       f"cost {r['cost']}")
+    return None
+
+
+def select(records: Iterable[Record], period: Period) -> Rated:
+    """The invoices of cycles starting in the period, and the changes made inside one of
+    those cycles or at its end."""
+    invoices: list[RatedInvoice] = []
+    cycles: list[tuple[datetime, datetime]] = []
+    changes: list[RatedChange] = []
+    kept = list(records)
+    for r in kept:
+        if r["record"] != "invoice":
+            continue
+        start = _ts(r["cycle_start"])
+        if not period.start <= start < period.end:
+            continue
+        if r["kind"] == "cycle":
+            cycles.append((start, _ts(r["cycle_end"])))
+        invoices.append(RatedInvoice(
+            account=r["account"], month=r["cycle_start"][:7], kind=r["kind"],
+            total=Decimal(r["total"]),
+            lines=[RatedLine(product=ln["product"], plan=ln.get("plan"),
+                             amount=Decimal(ln["amount"])) for ln in r["lines"]]))
+    for r in kept:
+        change = describe_change(r) if r["record"] != "invoice" else None
+        if change is not None and any(s <= change.at <= e for s, e in cycles):
+            changes.append(change)
+    return Rated(invoices=invoices, changes=changes)
+
+
+def rate_selected(source: RatingSource, book: PriceBook, accounts: Iterable[str],
+                  now: datetime, period: Period,
+                  on_account: Callable[[], None] | None = None) -> Rated:
+    """Every selected account rated under `book`, the period's part kept."""
+    until = now - timedelta(hours=book.lateness_hours)
+    invoices: list[RatedInvoice] = []
+    changes: list[RatedChange] = []
+    for account in accounts:
+        records = AccountRater(book, account, source.control_events(account), until
+                               ).run(source)
+        part = select(records, period)
+        invoices += part.invoices
+        changes += part.changes
+        if on_account is not None:
+            on_account()
+    return Rated(invoices=invoices, changes=changes)
+
+
+def accounts_of(source: RatingSource, books: Mapping[str, PriceBook], default: str,
+                name: str, only: set[str] | None) -> list[str]:
+    """The accounts rated under the book `name` (of those in `only`, when given)."""
+    return [a for a in source.accounts() if (only is None or a in only) and
+            book_of(source.control_events(a), books, default).name == name]
+
+
+def simulate(client: Any, db: str, books: Mapping[str, PriceBook], default: str,
+             candidate: PriceBook, now: datetime, period: Period, report_id: str,
+             accounts: set[str] | None = None,
+             on_account: Callable[[], None] | None = None) -> SimulationReport:
+    """The report of `candidate` against the deployment's book of the same name."""
+    t0 = time.perf_counter()
+    current = books.get(candidate.name)
+    if current is None:
+        raise SimulationError(
+            "unknown_book", f"the candidate is named {candidate.name!r}; a candidate "
+            f"replaces a deployment book of the same name ({', '.join(sorted(books))})")
+    if candidate.currency != current.currency:
+        raise SimulationError("currency_differs", f"the candidate bills in "
+                              f"{candidate.currency}, {current.name} in {current.currency}")
+    now_source = rerating_source(client, db, current)
+    selected = accounts_of(now_source, books, default, current.name, accounts)
+    before = rate_selected(now_source, current, selected, now, period, on_account)
+    other = now_source if candidate.sms_rates == current.sms_rates else \
+        rerating_source(client, db, current, candidate)
+    after = rate_selected(other, candidate, selected, now, period, on_account)
+    report = compare(report_id, before, after,
+                     current_book=f"{current.name}@{current.version}",
+                     candidate_book=f"{candidate.name}@{candidate.version}",
+                     from_month=period.from_month, to_month=period.to_month, rated_at=now,
+                     currency=current.currency, book_changes=book_changes(current, candidate),
+                     accounts=selected)
+    return report.model_copy(update={"seconds": round(time.perf_counter() - t0, 2)})
