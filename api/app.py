@@ -30,6 +30,7 @@ from api.invoice_documents import invoice_documents_router
 from api.keys import ApiKey, KeyStore
 from api.ops import CachedOps, OpsReader, kafka_ops, ops_router
 from api.ports import EventProducer, StateView
+from api.simulations import SimulationQueue, simulations_router
 from core.limits import LimitsContext
 from infra.clock import Clock
 
@@ -40,7 +41,10 @@ DESCRIPTION = """Usage metering over HTTP.
   batch (`application/cloudevents-batch+json`); validated like the stream validates.
 * **Read** an account: usage of the current cycle, limits, can-send, alerts, decisions,
   invoices (and each invoice as HTML or PDF).
-* **Dashboard** (browser): `/dashboard/accounts/{account}`, `/dashboard/ops`.
+* **Simulate** a candidate price book over past cycles: `POST /v1/simulations`, then
+  `GET /v1/simulations/{id}` (a key that reads every account).
+* **Dashboard** (browser): `/dashboard/accounts/{account}`, `/dashboard/ops`,
+  `/dashboard/simulations`.
 
 Authenticate with an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`. A key
 may write (ingest for) and read a list of accounts, or `*`. Errors are
@@ -58,9 +62,11 @@ class KeyInfo(BaseModel):
 def create_api(view: StateView, producer_factory: Callable[[], EventProducer],
                ctx: LimitsContext, clock: Clock, *, keys: KeyStore, feeds: Feeds,
                view_wait_s: float = 10.0, limits: IngestLimits | None = None,
-               ops: OpsReader | None = None, ops_ttl_s: float = 5.0) -> FastAPI:
+               ops: OpsReader | None = None, ops_ttl_s: float = 5.0,
+               simulations: SimulationQueue | None = None) -> FastAPI:
     """`ops` reads lag and rejections for the operator view (default: from the broker the
-    feeds read)."""
+    feeds read); `simulations` queues price simulations and reads their results (none:
+    the simulation routes are not offered)."""
     limits = limits or IngestLimits()
     producer: list[EventProducer] = []
 
@@ -91,6 +97,8 @@ def create_api(view: StateView, producer_factory: Callable[[], EventProducer],
     api.include_router(invoice_documents_router(acc, feeds))
     api.include_router(ops_router(acc, CachedOps(
         ops or kafka_ops(feeds.bootstrap, feeds.topics), clock, ops_ttl_s)))
+    if simulations is not None:
+        api.include_router(simulations_router(acc, simulations, ctx.books, clock))
     api.include_router(dashboard_router())
 
     @api.get("/v1/whoami", response_model=KeyInfo, responses=ERROR_RESPONSES, tags=["keys"])

@@ -1,7 +1,10 @@
 """The dashboard: static pages whose script reads the JSON API with the user's key.
 
 `/dashboard/accounts/{account}` (usage against allotment, peaks, alerts, decisions,
-invoices) and `/dashboard/ops` (consumer lag, rejected events). The pages and the script
+invoices), `/dashboard/ops` (consumer lag, rejected events), `/dashboard/simulations` (a
+form that queues a price simulation) and `/dashboard/simulations/{id}` (its report: the
+book's changes, revenue by month before and after, by plan, the change per account, the
+accounts that gain and lose most). The pages and the script
 are the same for everyone and carry no data, so they need no key: the script takes the key
 from the URL fragment (`#key=...`, never sent to the server, removed from the address bar
 at once) or asks for it, keeps it in `sessionStorage` (this tab only) and calls the API
@@ -51,6 +54,16 @@ def dashboard_router() -> APIRouter:
     @router.get("/ops", response_class=HTMLResponse)
     def ops_page() -> HTMLResponse:
         return HTMLResponse(PAGE.format(title="Operations", page="ops"), headers=HEADERS)
+
+    @router.get("/simulations", response_class=HTMLResponse)
+    def simulation_form() -> HTMLResponse:
+        return HTMLResponse(PAGE.format(title="Price simulation", page="simulation"),
+                            headers=HEADERS)
+
+    @router.get("/simulations/{simulation_id}", response_class=HTMLResponse)
+    def simulation_page(simulation_id: str) -> HTMLResponse:
+        return HTMLResponse(PAGE.format(title="Price simulation", page="simulation"),
+                            headers=HEADERS)
 
     @router.get("/static/dashboard.js")
     def script() -> FileResponse:

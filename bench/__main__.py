@@ -45,6 +45,7 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "rerate_events": b["events"], "rerate_accounts": b["accounts"],
         "rerate_events_per_s": b["rerate_unchanged"]["events_per_s"],
         "rerate_seconds": b["rerate_unchanged"]["seconds"],
+        "simulate_seconds": b["simulate_fee_change"]["seconds"],
         "close_of_cycle_accounts": b["accounts"],
         "close_of_cycle_seconds": b["close_of_cycle"]["seconds"],
         "worker_rss_mb": {k: worker.get(k) for k in
@@ -64,6 +65,8 @@ def table(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows += [
         (f"re-rating ({s['rerate_events']:,} ev, {s['rerate_accounts']:,} acc)",
          f"{s['rerate_events_per_s']:,} events/s ({s['rerate_seconds']} s)"),
+        (f"price simulation ({s['rerate_events']:,} ev, {s['rerate_accounts']:,} acc)",
+         f"{s['simulate_seconds']} s (both books)"),
         (f"close of cycle, {s['close_of_cycle_accounts']:,} accounts",
          f"{s['close_of_cycle_seconds']} s"),
     ]

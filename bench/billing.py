@@ -14,7 +14,10 @@ Figures:
 - re-rating, unchanged: `rerating_source` + `rerate` of the closed cycle against those
   invoices (must propose 0 revisions);
 - re-rating under a corrected price book (the plan's fee $10 lower): one revision per
-  account, each summing to -$10.
+  account, each summing to -$10;
+- price simulation (`projections.simulation.simulate`) of the same corrected book over
+  the cycle's month: both ratings (current and candidate) and the comparison, -$10 per
+  account (asserted).
 Events/s = events in the cycle / seconds. Results go to bench/results/billing-latest.json.
 """
 
@@ -41,6 +44,7 @@ from projections.ledger import Ledger, invoice_rows, plan_row, record_batch
 from projections.projector import project
 from projections.rerating import rerate, rerating_source
 from projections.settings import ClickHouseSettings
+from projections.simulation import Period, simulate
 
 EVENTS = int(os.environ.get("BENCH_RERATE_EVENTS", "10000000"))
 ACCOUNTS = int(os.environ.get("BENCH_RERATE_ACCOUNTS", "10000"))
@@ -152,6 +156,12 @@ def run() -> dict[str, Any]:
                                                                   None)
         fee_s, fee_compared, fee_revisions, _ = rerate_run(client, db, books, issued,
                                                            corrected(book))
+        t0 = time.perf_counter()
+        report = simulate(client, db, books, book.name, corrected(book), NOW,
+                          Period.of("2025-04", "2025-04"), "bench")
+        simulate_s = time.perf_counter() - t0
+        assert report.total.difference == Decimal(-10) * ACCOUNTS
+        assert all(a.difference == Decimal(-10) for a in report.accounts)
         client.close()
     usage_events = rows - ACCOUNTS
     result = {
@@ -167,6 +177,10 @@ def run() -> dict[str, Any]:
         "rerate_fee_change": {"seconds": round(fee_s, 2), "compared": fee_compared,
                               "revisions": fee_revisions,
                               "events_per_s": round(usage_events / fee_s)},
+        "simulate_fee_change": {"seconds": round(simulate_s, 2),
+                                "accounts": len(report.accounts),
+                                "difference": format(report.total.difference, "f"),
+                                "events_per_s": round(usage_events / simulate_s)},
         # the bench process (chdb included); under `python -m bench` the peak is the whole
         # run's, the end-to-end phases' records included
         "rss_mb_end": round(proc.memory_info().rss / 1e6),

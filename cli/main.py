@@ -166,6 +166,7 @@ def api() -> None:
     from api.feeds import Feeds
     from api.ingest import IngestLimits
     from api.server import serve
+    from api.simulations import KafkaSimulations
     from core.limits import limits_context
     from infra.clock import clock_from
     from pricing.pricebook_loader import load_pricebook
@@ -180,17 +181,21 @@ def api() -> None:
     topics = Topics(k.topic_prefix)
     view = AccountView(_bootstrap(), topics.accounts).start()
     feeds = Feeds(_bootstrap(), topics, settings.feed_keep).start()
+    simulations = KafkaSimulations(_bootstrap(), topics.simulation_requests,
+                                   topics.simulations).start()
     ctx = limits_context(load_pricebook(processor.rate_pricebook))
     web = create_api(view, lambda: MeteringProducer(
         _bootstrap(), ProducerSettings(topic_prefix=k.topic_prefix, source="urn:metering:api")),
         ctx, clock_from(processor.clock), keys=keys, feeds=feeds,
         view_wait_s=settings.view_wait_s,
         limits=IngestLimits(settings.max_event_bytes, settings.max_batch_events,
-                            settings.max_batch_bytes, settings.send_timeout_s))
+                            settings.max_batch_bytes, settings.send_timeout_s),
+        simulations=simulations)
     MetricsSettings().serve("api")
     try:
         serve(web, settings.host, settings.port, settings.server_limits())
     finally:
+        simulations.close()
         feeds.close()
         view.close()
 

@@ -66,8 +66,7 @@ def print_report(report: SimulationReport, console: Console) -> None:
 
 
 def _account_row(a: AccountDifference) -> list[object]:
-    return [a.account, a.before, a.after, a.difference, a.difference_pct,
-            a.invoices_before, a.invoices_after, len(a.changes)]
+    return [a.account, a.before, a.after, a.difference, a.difference_pct, len(a.changes)]
 
 
 def write_files(report: SimulationReport, directory: Path) -> list[Path]:
@@ -85,7 +84,7 @@ def write_files(report: SimulationReport, directory: Path) -> list[Path]:
                   [[p.month, p.product, p.plan, p.before, p.after, p.difference,
                     p.difference_pct] for p in report.plans]),
         "accounts": (["account", "before", "after", "difference", "difference_pct",
-                      "invoices_before", "invoices_after", "changes"],
+                      "changes"],
                      [_account_row(a) for a in report.accounts]),
         "changes": (["account", "status", "kind", "at", "description"],
                     [[a.account, c.status, c.kind, c.at.isoformat(), c.description]

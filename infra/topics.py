@@ -35,6 +35,20 @@ def replication_for(bootstrap: str) -> int:
         admin.close()
 
 
+BIG_RECORD_BYTES = 64 * 1024 * 1024
+"""A simulation report lists every account: its topic takes records up to this size."""
+
+
+def topic_configs(topics: Topics, topic: str) -> dict[str, str]:
+    """The configs a topic needs beyond the cluster's (compaction, large records)."""
+    configs: dict[str, str] = {}
+    if topic in topics.compacted():
+        configs["cleanup.policy"] = "compact"
+    if topic == topics.simulations:
+        configs["max.message.bytes"] = str(BIG_RECORD_BYTES)
+    return configs
+
+
 def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> list[str]:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
@@ -45,8 +59,7 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> list[str]:
             with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
                 admin.create_topics([
                     NewTopic(t, 1 if t in topics.single_partition() else partitions, factor,
-                             topic_configs={**configs, "cleanup.policy": "compact"}
-                             if t in topics.compacted() else dict(configs))
+                             topic_configs={**configs, **topic_configs(topics, t)})
                     for t in wanted])
         return wanted
     finally:

@@ -65,8 +65,16 @@ def load_pricebook(name_or_path: str | Path) -> PriceBook:
     if not path.is_file():
         names = ", ".join(available_pricebooks())
         raise FileNotFoundError(f"no price book {name_or_path!r} (reference books: {names})")
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)
-    return parse_pricebook(data, source=str(path))
+    return parse_pricebook_text(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def parse_pricebook_text(text: str, source: str = "<text>") -> PriceBook:
+    """A price book from its YAML (or JSON) text; bad YAML is a `PriceBookError` too."""
+    try:
+        data = yaml.load(text, Loader=_DecimalLoader)
+    except yaml.YAMLError as exc:
+        raise PriceBookError(source, [("<yaml>", str(exc).replace("\n", " "))]) from None
+    return parse_pricebook(data, source=source)
 
 
 def parse_pricebook(data: Any, source: str = "<data>") -> PriceBook:

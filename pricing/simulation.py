@@ -1,14 +1,16 @@
 """The answer of a price simulation: two ratings of the same cycles compared (pure).
 
 A simulation rates the same closed cycles twice with the one rater (the current book,
-then the candidate) and hands both results here as `Rated`: the invoices of the period
-(cycle invoices and immediate ones: flex purchases, upgrade differences, seat charges,
-first fees), and the plan changes and limit decisions each rating made. `compare` turns
-them into a `SimulationReport`:
-- `months`: revenue per month (the month a cycle starts in; an immediate invoice counts in
-  its cycle's month) before, after, the difference and the difference in % of before;
-- `plans`: the same per month and plan, from the invoice lines (a line is revenue of the
-  plan it names; a plan the candidate moves an account to gains what it bills);
+then the candidate) and hands both results here as `Rated`: the invoice lines of the
+period (of cycle invoices and immediate ones: flex purchases, upgrade differences, seat
+charges, first fees), each in the month of the service it bills (a fee billed in advance
+is the month of the cycle it pays for, usage the month its cycle starts in), and the plan
+changes and limit decisions each rating made in the period. `compare` turns them into a
+`SimulationReport`:
+- `months`: revenue per month before, after, the difference and the difference in % of
+  before;
+- `plans`: the same per month and plan (a line is revenue of the plan it names; a plan
+  the candidate moves an account to gains what it bills);
 - `accounts`: per account before, after, difference, and the changes only one rating made
   (`new`: the candidate would make it, `gone`: only the current book makes it);
 - `top_gain` / `top_loss`: the ten accounts with the largest increase / decrease.
@@ -35,19 +37,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class RatedLine(_Model):
+class RatedCharge(_Model):
+    """One invoice line of a rating, in the month of the service it bills."""
+
+    account: str
+    month: str
+    """YYYY-MM of the line's period start (its invoice's cycle start when it has none)."""
     product: str
     plan: str | None
     amount: Decimal
-
-
-class RatedInvoice(_Model):
-    account: str
-    month: str
-    """YYYY-MM of the cycle the invoice belongs to."""
-    kind: str
-    total: Decimal
-    lines: list[RatedLine]
 
 
 class RatedChange(_Model):
@@ -60,7 +58,7 @@ class RatedChange(_Model):
 
 
 class Rated(_Model):
-    invoices: list[RatedInvoice] = []
+    charges: list[RatedCharge] = []
     changes: list[RatedChange] = []
 
 
@@ -90,8 +88,6 @@ class ChangeDifference(_Model):
 
 class AccountDifference(Totals):
     account: str
-    invoices_before: int
-    invoices_after: int
     changes: list[ChangeDifference] = []
 
 
@@ -114,6 +110,34 @@ class SimulationReport(_Model):
     top_loss: list[AccountDifference] = Field(default_factory=list)
     seconds: float = 0.0
     """How long the simulation took (both ratings)."""
+
+
+class SimulationRequest(_Model):
+    """A simulation asked for over HTTP, carried to the process that owns ClickHouse."""
+
+    id: str
+    requested_at: datetime
+    requested_by: str
+    """The API key's name."""
+    pricebook: str = Field(max_length=262_144)
+    """The candidate book as YAML text (validated by the API before it is queued)."""
+    from_month: str
+    to_month: str
+    accounts: list[str] = []
+    """Only these accounts (empty: every account of the book)."""
+
+
+class SimulationResult(_Model):
+    """The answer to a `SimulationRequest`: a report, or why there is none."""
+
+    id: str
+    status: Literal["done", "failed"]
+    finished_at: datetime
+    report: SimulationReport | None = None
+    reason: str | None = None
+    """Machine-readable, when failed (`unknown_book`, `bad_period`, `invalid_pricebook`,
+    `simulation_error`)."""
+    detail: str | None = None
 
 
 def pct(before: Decimal, difference: Decimal) -> Decimal | None:
@@ -140,14 +164,11 @@ def compare(report_id: str, current: Rated, candidate: Rated, *, current_book: s
     months: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     plans: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     money: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for side, rated in enumerate((current, candidate)):
-        for inv in rated.invoices:
-            months[inv.month][side] += inv.total
-            money[inv.account][side] += inv.total
-            counts[inv.account][side] += 1
-            for line in inv.lines:
-                plans[(inv.month, line.product, line.plan or "-")][side] += line.amount
+        for charge in rated.charges:
+            months[charge.month][side] += charge.amount
+            money[charge.account][side] += charge.amount
+            plans[(charge.month, charge.product, charge.plan or "-")][side] += charge.amount
     listed = set(accounts or ())
     ours = {_change_key(c): c for c in current.changes}
     theirs = {_change_key(c): c for c in candidate.changes}
@@ -160,9 +181,7 @@ def compare(report_id: str, current: Rated, candidate: Rated, *, current_book: s
                                                        description=c.description))
     for found in changes.values():
         found.sort(key=lambda d: (d.at, d.status, d.description))
-    rows = [AccountDifference(account=a, invoices_before=counts[a][0],
-                              invoices_after=counts[a][1], changes=changes.get(a, []),
-                              **_totals(*money[a]))
+    rows = [AccountDifference(account=a, changes=changes.get(a, []), **_totals(*money[a]))
             for a in sorted(listed | money.keys() | changes.keys())]
     moved = [r for r in rows if r.difference != 0]
     gain = sorted((r for r in moved if r.difference > 0),

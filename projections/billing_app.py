@@ -11,6 +11,10 @@
   `metering/projector`, id = the change id), so the stream's live state and limits follow
   the plan the close of cycle chose; rating ignores that source (the projector derives the
   change itself). The candidate's offset commits after all of them.
+- The simulation agent runs price simulations asked for over HTTP (`POST /v1/simulations`,
+  queued on `billing.simulation-requests`) in the ClickHouse thread, one at a time, and
+  publishes each result (a report, or a failure with its reason) to the compacted
+  `billing.simulations` topic, which the API tails.
 Two leaders, a projector killed mid-run, a run repeated: the same ids are proposed again
 and the ledger ignores ids it numbered, so there is one invoice per (account, cycle,
 revision).
@@ -30,16 +34,18 @@ import orjson
 import structlog
 
 from infra.clock import Clock
-from infra.faust_runtime import deliver_all, finish_batch
+from infra.faust_runtime import deliver_all, finish_batch, retry_forever
 from infra.metrics import INVOICES_ISSUED, PROJECTOR_LAST_RUN, PROJECTOR_RUNS
 from infra.topics import end_offsets
 from pricing.pricebook import PriceBook
+from pricing.simulation import SimulationResult
 from projections.client import INSERT_SETTINGS
 from projections.executor import ClickHouseThread
 from projections.invoicing import Record, plan_change_event
 from projections.ledger import Ledger, invoice_rows, plan_row, record_batch
 from projections.projector import closing_time, log_fingerprint, project
 from projections.settings import SinkSettings
+from projections.simulation import publish_result, run_request
 from projections.sink import batch_token
 from schemas.topics import Topics
 
@@ -127,3 +133,24 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
     async def ledger_agent(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(500, 0.2):
             await finish_batch("ledger", partial(record, batch))
+
+    simulation_requests = app.topic(topics.simulation_requests, partitions=1)
+
+    async def simulate_batch(batch: list[Any]) -> None:
+        for event in batch:
+            raw = event.message.value or b""
+
+            def run(client: Any, raw: bytes = raw) -> SimulationResult | None:
+                return run_request(client, db, billing.books, billing.default_book, raw,
+                                   billing.clock)
+
+            result = await clickhouse.call(run)
+            if result is not None:
+                await retry_forever("simulation_publish", partial(
+                    asyncio.to_thread, publish_result, bootstrap, topics.simulations, result),
+                    lambda: app.should_stop)
+
+    @app.agent(simulation_requests, concurrency=1)
+    async def simulation_agent(stream: Any) -> None:  # a faust Stream of raw bytes
+        async for batch in stream.take_events(10, 0.5):
+            await finish_batch("simulation", partial(simulate_batch, batch))

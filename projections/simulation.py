@@ -7,9 +7,10 @@ account can change). Both ratings read what re-rating reads (`rerating.rerating_
 the usage log, late events included, SMS credits re-derived where the candidate's rates
 differ) and rate with the one rater (`offline_rating.AccountRater`, as the projector and
 re-rating do), every cycle closed at `now` (its end plus the book's lateness passed).
-Selected: every invoice whose cycle starts inside [from month, to month], and every plan
-change and limit decision made inside one of those cycles or at its close (its end
-included). `pricing.simulation.compare` makes the report.
+Selected: every invoice line whose service starts inside [from month, to month] (a fee
+billed in advance counts in the month of the cycle it pays for, usage in the month its
+cycle starts), and every plan change and limit decision made (effective) in the period.
+`pricing.simulation.compare` makes the report.
 """
 
 from __future__ import annotations
@@ -21,14 +22,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from infra.clock import Clock
 from pricing.book_diff import book_changes
 from pricing.pricebook import PriceBook
+from pricing.pricebook_loader import PriceBookError, parse_pricebook_text
 from pricing.simulation import (
     Rated,
     RatedChange,
-    RatedInvoice,
-    RatedLine,
+    RatedCharge,
     SimulationReport,
+    SimulationRequest,
+    SimulationResult,
     compare,
     month_range,
 )
@@ -37,6 +45,8 @@ from projections.invoicing import Record
 from projections.offline_rating import AccountRater, RatingSource
 from projections.projector import book_of
 from projections.rerating import rerating_source
+
+log = structlog.get_logger(__name__)
 
 
 class SimulationError(ValueError):
@@ -83,30 +93,23 @@ def describe_change(r: Record) -> RatedChange | None:
 
 
 def select(records: Iterable[Record], period: Period) -> Rated:
-    """The invoices of cycles starting in the period, and the changes made inside one of
-    those cycles or at its end."""
-    invoices: list[RatedInvoice] = []
-    cycles: list[tuple[datetime, datetime]] = []
+    """The invoice lines whose service starts in the period (the line's period start, else
+    its invoice's cycle start), and the changes made in it."""
+    charges: list[RatedCharge] = []
     changes: list[RatedChange] = []
-    kept = list(records)
-    for r in kept:
+    for r in records:
         if r["record"] != "invoice":
+            change = describe_change(r)
+            if change is not None and period.start <= change.at < period.end:
+                changes.append(change)
             continue
-        start = _ts(r["cycle_start"])
-        if not period.start <= start < period.end:
-            continue
-        if r["kind"] == "cycle":
-            cycles.append((start, _ts(r["cycle_end"])))
-        invoices.append(RatedInvoice(
-            account=r["account"], month=r["cycle_start"][:7], kind=r["kind"],
-            total=Decimal(r["total"]),
-            lines=[RatedLine(product=ln["product"], plan=ln.get("plan"),
-                             amount=Decimal(ln["amount"])) for ln in r["lines"]]))
-    for r in kept:
-        change = describe_change(r) if r["record"] != "invoice" else None
-        if change is not None and any(s <= change.at <= e for s, e in cycles):
-            changes.append(change)
-    return Rated(invoices=invoices, changes=changes)
+        for ln in r["lines"]:
+            start = ln.get("period_start") or r["cycle_start"]
+            if period.start <= _ts(start) < period.end:
+                charges.append(RatedCharge(account=r["account"], month=start[:7],
+                                           product=ln["product"], plan=ln.get("plan"),
+                                           amount=Decimal(ln["amount"])))
+    return Rated(charges=charges, changes=changes)
 
 
 def rate_selected(source: RatingSource, book: PriceBook, accounts: Iterable[str],
@@ -114,17 +117,17 @@ def rate_selected(source: RatingSource, book: PriceBook, accounts: Iterable[str]
                   on_account: Callable[[], None] | None = None) -> Rated:
     """Every selected account rated under `book`, the period's part kept."""
     until = now - timedelta(hours=book.lateness_hours)
-    invoices: list[RatedInvoice] = []
+    charges: list[RatedCharge] = []
     changes: list[RatedChange] = []
     for account in accounts:
         records = AccountRater(book, account, source.control_events(account), until
                                ).run(source)
         part = select(records, period)
-        invoices += part.invoices
+        charges += part.charges
         changes += part.changes
         if on_account is not None:
             on_account()
-    return Rated(invoices=invoices, changes=changes)
+    return Rated(charges=charges, changes=changes)
 
 
 def accounts_of(source: RatingSource, books: Mapping[str, PriceBook], default: str,
@@ -148,6 +151,8 @@ def simulate(client: Any, db: str, books: Mapping[str, PriceBook], default: str,
     if candidate.currency != current.currency:
         raise SimulationError("currency_differs", f"the candidate bills in "
                               f"{candidate.currency}, {current.name} in {current.currency}")
+    # the deployment's one lateness: a candidate does not move when cycles close
+    candidate = candidate.model_copy(update={"lateness_hours": current.lateness_hours})
     now_source = rerating_source(client, db, current)
     selected = accounts_of(now_source, books, default, current.name, accounts)
     before = rate_selected(now_source, current, selected, now, period, on_account)
@@ -161,3 +166,51 @@ def simulate(client: Any, db: str, books: Mapping[str, PriceBook], default: str,
                      currency=current.currency, book_changes=book_changes(current, candidate),
                      accounts=selected)
     return report.model_copy(update={"seconds": round(time.perf_counter() - t0, 2)})
+
+
+def run_request(client: Any, db: str, books: Mapping[str, PriceBook], default: str,
+                raw: bytes, clock: Clock) -> SimulationResult | None:
+    """A queued `SimulationRequest` run: its result, failed with a reason when the book,
+    the period or the simulation itself fails (never an exception: one request's bad luck
+    does not stop the process). None for a record that is not a request (logged)."""
+    try:
+        request = SimulationRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        log.warning("simulation.bad_request", error=str(exc)[:300])
+        return None
+
+    def failed(reason: str, detail: str) -> SimulationResult:
+        log.info("simulation.failed", id=request.id, reason=reason, detail=detail[:300])
+        return SimulationResult(id=request.id, status="failed", finished_at=clock.now(),
+                                reason=reason, detail=detail[:2000])
+    try:
+        candidate = parse_pricebook_text(request.pricebook, f"simulation {request.id}")
+        report = simulate(client, db, books, default, candidate, clock.now(),
+                          Period.of(request.from_month, request.to_month), request.id,
+                          set(request.accounts) or None)
+    except PriceBookError as exc:
+        return failed("invalid_pricebook", str(exc))
+    except SimulationError as exc:
+        return failed(exc.reason, exc.detail)
+    except Exception as exc:  # a bug must not stop the sink: the requester is told
+        log.exception("simulation.error", id=request.id)
+        return failed("simulation_error", f"the simulation failed: {type(exc).__name__}")
+    log.info("simulation.done", id=request.id, accounts=len(report.accounts),
+             seconds=report.seconds, difference=str(report.total.difference))
+    return SimulationResult(id=request.id, status="done", finished_at=clock.now(),
+                            report=report)
+
+
+def publish_result(bootstrap: str, topic: str, result: SimulationResult) -> None:
+    """The result on the (compacted) simulations topic, keyed by id, acknowledged."""
+    from kafka import KafkaProducer
+
+    from infra.topics import BIG_RECORD_BYTES
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                             compression_type="zstd", max_request_size=BIG_RECORD_BYTES)
+    try:
+        producer.send(topic, key=result.id.encode(),
+                      value=orjson.dumps(result.model_dump(mode="json"))).get(timeout=60)
+    finally:
+        producer.close()

@@ -53,12 +53,23 @@ class Topics:
         """Alerts and decisions whose webhook delivery was given up (for an operator)."""
         return self._t("metering.webhooks.failed")
 
+    @property
+    def simulation_requests(self) -> str:
+        """Price simulations asked for over HTTP, run by the process that owns ClickHouse."""
+        return self._t("billing.simulation-requests")
+
+    @property
+    def simulations(self) -> str:
+        """Compacted: the result of each simulation, keyed by its id."""
+        return self._t("billing.simulations")
+
     def all(self) -> list[str]:
         return [self.events, self.accounts, self.metered, self.rejected, self.alerts,
-                self.decisions, self.invoices, self.invoice_candidates, self.webhooks_failed]
+                self.decisions, self.invoices, self.invoice_candidates, self.webhooks_failed,
+                self.simulation_requests, self.simulations]
 
     def compacted(self) -> set[str]:
-        return {self.accounts}
+        return {self.accounts, self.simulations}
 
     def single_partition(self) -> set[str]:
-        return {self.invoice_candidates}
+        return {self.invoice_candidates, self.simulation_requests, self.simulations}

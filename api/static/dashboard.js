@@ -210,6 +210,158 @@ async function opsPage(main) {
       el("p", {class: "muted"}, "none")));
 }
 
+// ---- price simulations ------------------------------------------------------------------
+async function post(path, body) {
+  const key = sessionStorage.getItem(KEY);
+  if (!key) throw new HttpError(401, {error: "an API key is needed"});
+  const r = await fetch(path, {method: "POST", cache: "no-store", body: JSON.stringify(body),
+    headers: {Authorization: "Bearer " + key, "Content-Type": "application/json"}});
+  let answer = {};
+  try { answer = await r.json(); } catch (e) { answer = {error: r.statusText}; }
+  if (!r.ok) throw new HttpError(r.status, answer);
+  return answer;
+}
+
+function simulationForm(main) {
+  const book = el("textarea", {id: "sim-book", rows: "16", cols: "100", required: "",
+    placeholder: "the candidate price book (YAML): a reference book with your changes"});
+  const from = el("input", {id: "sim-from", required: "", pattern: "\\d{4}-\\d{2}",
+    placeholder: "2025-01"});
+  const to = el("input", {id: "sim-to", required: "", pattern: "\\d{4}-\\d{2}",
+    placeholder: "2025-06"});
+  const only = el("input", {id: "sim-accounts", size: "60",
+    placeholder: "only these accounts (comma-separated; empty: all)"});
+  const problem = el("pre", {class: "error", id: "sim-error"});
+  const form = el("form", {id: "sim-form"}, el("p", {}, el("label", {}, "from ", from), " ",
+    el("label", {}, "to ", to), " ", only), book, el("p", {},
+    el("button", {type: "submit"}, "simulate")), problem);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    problem.textContent = "";
+    try {
+      const queued = await post("/v1/simulations", {pricebook: book.value,
+        from_month: from.value, to_month: to.value,
+        accounts: only.value.split(",").map((a) => a.trim()).filter(Boolean)});
+      location.assign(`/dashboard/simulations/${queued.id}`);
+    } catch (err) {
+      const lines = (err.body && err.body.problems || []).map((p) => `${p.path}: ${p.problem}`);
+      problem.textContent = [`${err.status} ${err.body ? err.body.reason || "" : ""}: ` +
+        err.message, ...lines].join("\n");
+    }
+  });
+  main.replaceChildren(section("Simulate a candidate price book over closed cycles", form));
+}
+
+function groupedBars(months, currency) {
+  const W = 900, H = 300, L = 80, R = 20, T = 16, B = 46;
+  const top = Math.max(1, ...months.flatMap((m) => [Number(m.before), Number(m.after)]));
+  const band = (W - L - R) / Math.max(months.length, 1), bar = Math.min(40, band / 2.6);
+  const y = (v) => H - B - (H - T - B) * v / top;
+  const chart = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
+    "aria-label": "revenue by month, now and under the candidate", id: "revenue-chart"});
+  for (const v of [0, top / 2, top]) {
+    chart.append(svg("line", {x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#dde1e6"}));
+    chart.append(svg("text", {x: L - 6, y: y(v) + 4, "text-anchor": "end"}, fmt(v)));
+  }
+  months.forEach((m, i) => {
+    const cx = L + band * (i + 0.5);
+    chart.append(svg("rect", {x: cx - bar, y: y(Number(m.before)), width: bar,
+      height: y(0) - y(Number(m.before)), fill: "#4c72b0", class: "before"}));
+    chart.append(svg("rect", {x: cx, y: y(Number(m.after)), width: bar,
+      height: y(0) - y(Number(m.after)), fill: "#dd8452", class: "after"}));
+    chart.append(svg("text", {x: cx, y: H - B + 16, "text-anchor": "middle"}, m.month));
+    chart.append(svg("text", {x: cx, y: H - B + 32, "text-anchor": "middle", class: "figure"},
+      m.difference_pct === null ? fmt(m.difference) : `${Number(m.difference_pct) > 0 ? "+" : ""}${m.difference_pct}%`));
+  });
+  chart.append(svg("text", {x: L, y: 12}, `${currency} · blue: now · orange: candidate`));
+  return chart;
+}
+
+function histogram(accounts, currency) {
+  const diffs = accounts.map((a) => Number(a.difference));
+  const W = 900, H = 240, L = 50, R = 20, T = 14, B = 40, bins = 20;
+  const lo = Math.min(0, ...diffs), hi = Math.max(0, ...diffs);
+  const width = (hi - lo) / bins || 1;
+  const counts = new Array(bins).fill(0);
+  for (const d of diffs) counts[Math.min(bins - 1, Math.floor((d - lo) / width))] += 1;
+  const top = Math.max(1, ...counts);
+  const chart = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
+    "aria-label": "distribution of the change per account", id: "change-chart"});
+  const bw = (W - L - R) / bins;
+  counts.forEach((n, i) => {
+    const h = (H - T - B) * n / top;
+    chart.append(svg("rect", {x: L + i * bw, y: H - B - h, width: Math.max(bw - 2, 1), height: h,
+      fill: "#dd8452"}));
+    if (n) chart.append(svg("text", {x: L + i * bw + bw / 2, y: H - B - h - 4,
+      "text-anchor": "middle"}, n));
+  });
+  chart.append(svg("text", {x: L, y: H - 12}, `${fmt(lo)} ${currency}`));
+  chart.append(svg("text", {x: W - R, y: H - 12, "text-anchor": "end"}, `${fmt(hi)} ${currency}`));
+  return chart;
+}
+
+const pctText = (t) => t.difference_pct === null ? "–" : `${t.difference_pct}%`;
+const totalsRow = (t) => [fmt(t.before), fmt(t.after), fmt(t.difference), pctText(t)];
+
+function accountRows(rows) {
+  return table(["account", "now", "candidate", "difference", "%", "what changes"],
+    rows.map((a) => [a.account, ...totalsRow(a),
+      a.changes.map((c) => `${c.status}: ${c.description}`).join("; ") || "–"]), [1, 2, 3, 4]);
+}
+
+async function chartLinks(id) {
+  const links = [];
+  for (const name of ["revenue_by_month", "change_distribution"]) for (const ext of ["svg", "png"]) {
+    const a = el("a", {href: "#", class: `chart-${ext}`}, `${name}.${ext}`);
+    a.addEventListener("click", async (e) => {
+      e.preventDefault();
+      const blob = await api(`/v1/simulations/${id}/charts/${name}.${ext}`, true);
+      const link = el("a", {href: URL.createObjectURL(blob), download: `${name}.${ext}`});
+      document.body.append(link); link.click(); link.remove();
+    });
+    links.push(a, " ");
+  }
+  return el("p", {}, "pictures: ", ...links);
+}
+
+async function simulationPage(main) {
+  const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+  if (id === "simulations") { simulationForm(main); return; }
+  let s = await api(`/v1/simulations/${encodeURIComponent(id)}`);
+  for (let i = 0; s.status === "pending" && i < 600; i++) {
+    main.replaceChildren(el("p", {class: "muted", id: "pending"},
+      `simulation ${id}: running (the page follows it)…`));
+    await new Promise((r) => setTimeout(r, 1000));
+    s = await api(`/v1/simulations/${encodeURIComponent(id)}`);
+  }
+  if (s.status !== "done") {
+    main.replaceChildren(el("p", {class: "error", id: "error"},
+      `simulation ${id} ${s.status}: ${s.reason || ""} ${s.detail || ""}`));
+    return;
+  }
+  const r = s.report;
+  document.querySelector("h1").textContent = `Simulation ${r.current} → ${r.candidate}`;
+  main.replaceChildren(
+    el("p", {class: "muted", id: "summary"}, `${r.from_month} to ${r.to_month} · ` +
+      `${r.accounts.length} accounts · total ${r.currency} ${fmt(r.total.before)} → ` +
+      `${fmt(r.total.after)} (${fmt(r.total.difference)}, ${pctText(r.total)}) · ` +
+      `${r.seconds} s`),
+    section("What the candidate changes", r.book_changes.length ?
+      el("ul", {}, ...r.book_changes.map((c) => el("li", {}, `${c.kind} ${c.path}: ` +
+        `${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`))) :
+      el("p", {class: "muted"}, "nothing: the same book")),
+    section("Revenue by month", groupedBars(r.months, r.currency),
+      table(["month", "now", "candidate", "difference", "%"],
+        r.months.map((m) => [m.month, ...totalsRow(m)]), [1, 2, 3, 4])),
+    section("By month and plan", table(["month", "product", "plan", "now", "candidate",
+      "difference", "%"], r.plans.map((p) => [p.month, p.product, p.plan, ...totalsRow(p)]),
+      [3, 4, 5, 6])),
+    section("Change per account", histogram(r.accounts, r.currency)),
+    section("Gain most", accountRows(r.top_gain)),
+    section("Lose most", accountRows(r.top_loss)),
+    await chartLinks(id));
+}
+
 // ---- start --------------------------------------------------------------------------------
 async function load() {
   const main = document.getElementById("main");
@@ -218,7 +370,8 @@ async function load() {
     document.getElementById("login").hidden = true;
     const who = await api("/v1/whoami");
     document.getElementById("who").textContent = `key: ${who.name}`;
-    await (page === "ops" ? opsPage(main) : accountPage(main));
+    await (page === "ops" ? opsPage(main) : page === "simulation" ? simulationPage(main) :
+      accountPage(main));
   } catch (err) {
     if (err.status === 401) { sessionStorage.removeItem(KEY); askForKey(err.message); return; }
     main.replaceChildren(el("p", {class: "error", id: "error"},

@@ -9,7 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +23,19 @@ from api.keys import ApiKey, KeyStore
 from api.ops import LagRow, RejectedCount
 from infra.clock import FixedClock
 from pricing.aggregates import CycleAggregates
+from pricing.book_diff import BookChange
 from pricing.cycles import cycle_containing
 from pricing.pricebook_loader import load_pricebook
 from pricing.rating import rate_cycle
+from pricing.simulation import (
+    Rated,
+    RatedChange,
+    RatedCharge,
+    SimulationReport,
+    SimulationRequest,
+    SimulationResult,
+    compare,
+)
 from pricing.timeline import PlanInterval, PlanTimeline
 from projections.invoice_format import money
 from schemas.records import Alert, Decision
@@ -97,14 +107,62 @@ class FakeOps:
                  RejectedCount(reason="duplicate", count=3)])
 
 
-def dashboard_app(ops: FakeOps, ttl_s: float = 60.0) -> tuple[FastAPI, Feeds]:
+SIM_ID = "5f0c1d2e-0000-4000-8000-000000000001"
+
+
+def sim_report() -> SimulationReport:
+    """Two months, three accounts: the candidate bills a-1 $10 less a month, a-2 $25 more
+    in February (a flex purchase it would make), a-3 the same."""
+    def rated(fees: dict[tuple[str, str], str], changes: list[RatedChange]) -> Rated:
+        return Rated(charges=[RatedCharge(account=a, month=m, product="email",
+                                          plan="email-7k", amount=Decimal(v))
+                              for (a, m), v in fees.items()], changes=changes)
+    base = {(a, m): "7000.00" for a in ("a-1", "a-2", "a-3") for m in ("2025-01", "2025-02")}
+    cheaper = {**base, ("a-1", "2025-01"): "6990.00", ("a-1", "2025-02"): "6990.00",
+               ("a-2", "2025-02"): "7025.00"}
+    flex = RatedChange(account="a-2", kind="limit_decision",
+                       at=datetime(2025, 2, 20, tzinfo=UTC),
+                       description="email: flex at email.sent limit 70000 (email-7k -> "
+                                   "email-8k), cost 25.00")
+    return compare(SIM_ID, rated(base, []), rated(cheaper, [flex]),
+                   current_book="marketing_tiers@2025.1", candidate_book="marketing_tiers@c1",
+                   from_month="2025-01", to_month="2025-02",
+                   rated_at=datetime(2025, 3, 15, tzinfo=UTC), currency="USD",
+                   book_changes=[BookChange(path="products.email.plans.email-7k.fee",
+                                            kind="changed", before="7000", after="6990")])
+
+
+@dataclass
+class FakeSimulations:
+    """The queue: requests kept, results as set by the test (one done at the start)."""
+
+    submitted: list[SimulationRequest] = field(default_factory=list)
+    results: dict[str, SimulationResult] = field(default_factory=dict)
+    fail: bool = False
+
+    def __post_init__(self) -> None:
+        self.results[SIM_ID] = SimulationResult(id=SIM_ID, status="done",
+                                                finished_at=NOW, report=sim_report())
+
+    def submit(self, request: SimulationRequest) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.submitted.append(request)
+
+    def result(self, simulation_id: str) -> SimulationResult | None:
+        return self.results.get(simulation_id)
+
+
+def dashboard_app(ops: FakeOps, ttl_s: float = 60.0,
+                  simulations: FakeSimulations | None = None) -> tuple[FastAPI, Feeds]:
     store = KeyStore(ApiKey(name=name, sha256=hashlib.sha256(key.encode()).hexdigest(),
                             read=read) for name, (key, read) in KEYS.items())
     feeds = Feeds("unused:9092", TOPICS)
     fill(feeds)
     producer = FakeProducer()
     app = create_api(DictView({"acme": acme_state()}), lambda: producer, CTX, FixedClock(NOW),
-                     keys=store, feeds=feeds, ops=ops, ops_ttl_s=ttl_s)
+                     keys=store, feeds=feeds, ops=ops, ops_ttl_s=ttl_s,
+                     simulations=simulations or FakeSimulations())
     return app, feeds
 
 

@@ -103,3 +103,32 @@ def test_the_ops_page_shows_lag_and_rejections_and_without_a_key_asks_for_one(
     dom = browse(f"{base_url}/dashboard/ops", "--dump-dom")
     assert 'id="login"' in dom and 'id="login" hidden' not in dom
     assert "Consumer lag" not in dom
+
+
+def test_the_simulation_page_draws_the_reports_figures(base_url: str, tmp_path: Path) -> None:
+    from tests.unit.test_dashboard import SIM_ID, sim_report
+
+    report = sim_report()
+    url = f"{base_url}/dashboard/simulations/{SIM_ID}#key=k-ops"
+    dom = browse(url, "--dump-dom")
+    assert "Simulation marketing_tiers@2025.1 → marketing_tiers@c1" in dom
+    total = report.total
+    assert (f"total USD {total.before:,} → {total.after:,} ({total.difference}, "
+            f"{total.difference_pct}%)").replace(".00", "") in dom
+    assert "changed products.email.plans.email-7k.fee: \"7000\" → \"6990\"" in dom
+    # one pair of bars per month of the JSON, and its figures in the table
+    assert dom.count('class="before"') == len(report.months) == 2
+    assert dom.count('class="after"') == 2
+    for m in report.months:
+        assert f"<td>{m.month}</td>" in dom
+    assert "-0.05%" in dom and "+0.07%" in dom
+    # the accounts that lose and gain most, with what would change
+    assert "<td>a-1</td>" in dom and "-20" in dom
+    assert "new: email: flex at email.sent limit 70000 (email-7k -&gt; email-8k), cost 25.00" \
+        in dom
+    assert 'id="change-chart"' in dom and 'class="chart-png"' in dom
+
+    dom = browse(f"{base_url}/dashboard/simulations#key=k-ops", "--dump-dom")
+    assert 'id="sim-form"' in dom and 'id="sim-book"' in dom
+    dom = browse(f"{base_url}/dashboard/simulations/{SIM_ID}#key=k-acme", "--dump-dom")
+    assert "403 simulations_not_readable" in dom and "a-1" not in dom
