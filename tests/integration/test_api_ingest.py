@@ -19,7 +19,7 @@ from infra.kafka_broker import free_port
 from infra.topics import end_offsets
 from producers.client import MeteringClient
 from projections.rerating import issued_invoices
-from testkit.pipeline import Pipeline
+from testkit.pipeline import ROOT, Pipeline
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -145,6 +145,18 @@ def test_http_ingest_is_metered_and_reads_are_scoped(bootstrap: str, tmp_path: P
         mine = eventually("globex's March invoice", lambda: closed(globex.invoices("globex")),
                           timeout=60)
         on_topic = issued_invoices(bootstrap, p.topics.invoices)
+
+        # a price simulation of March over HTTP, run by the sink (it owns ClickHouse): the
+        # email-7k fee $10 lower is -$10 for acme (its one March fee), nothing for globex
+        book = (ROOT / "pricing" / "pricebooks" / "marketing_tiers.yaml").read_text()
+        ask = httpx.post(f"{base}/v1/simulations", headers={"X-API-Key": KEYS["ops"][0]},
+                         json={"pricebook": book.replace("fee: 7000", "fee: 6990"),
+                               "from_month": "2026-03", "to_month": "2026-03"}, timeout=30)
+        assert ask.status_code == 202, ask.text
+        sid = ask.json()["id"]
+        sim = eventually("the simulation's result", lambda: (
+            s if (s := httpx.get(f"{base}/v1/simulations/{sid}", headers={
+                "X-API-Key": KEYS["ops"][0]}).json())["status"] != "pending" else None))
     finally:
         for c in (checkout, acme, globex):
             c.close()
@@ -159,3 +171,8 @@ def test_http_ingest_is_metered_and_reads_are_scoped(bootstrap: str, tmp_path: P
     assert invoices[1]["usage"]["email.sent"] == "56000"
     assert [(i["kind"], i["total"]) for i in mine] == [("immediate", "5100.00"),
                                                        ("cycle", "5100.00")]
+    assert sim["status"] == "done", sim
+    assert {a["account"]: a["difference"] for a in sim["report"]["accounts"]} == {
+        "acme": "-10.00", "globex": "0.00"}
+    assert [(m["month"], m["difference"]) for m in sim["report"]["months"]] == [
+        ("2026-03", "-10.00")]
