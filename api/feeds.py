@@ -1,6 +1,6 @@
 """Alerts, decisions and invoices per account, in memory, from their Kafka topics.
 
-One background thread tails `metering.alerts`, `metering.decisions` and
+One background thread (`api.topic_tail.TopicTail`) tails `metering.alerts`, `metering.decisions` and
 `billing.invoices` from the beginning (no consumer group: every API process has its
 own copy) and keeps, per account:
 - the newest `keep` alerts and decisions, deduplicated by id (a replay after a crash
@@ -17,10 +17,9 @@ from typing import Any
 
 import orjson
 import structlog
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
+from api.topic_tail import TopicTail
 from schemas.records import Alert, Decision
 from schemas.topics import Topics
 
@@ -52,8 +51,8 @@ class Feeds:
         self._alerts, self._decisions = _Latest(keep), _Latest(keep)
         self._invoices: dict[str, dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="api-feeds", daemon=True)
+        self._tail = TopicTail(bootstrap, [topics.alerts, topics.decisions, topics.invoices],
+                               self.apply, name="api-feeds")
 
     @property
     def bootstrap(self) -> str:
@@ -105,41 +104,8 @@ class Feeds:
 
     # ---- the tail --------------------------------------------------------------------
     def start(self) -> Feeds:
-        self._thread.start()
+        self._tail.start()
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._tail()
-            except KafkaError as exc:  # the broker went away: start over shortly
-                log.warning("api.feeds.retry", error=repr(exc))
-                self._stop.wait(1.0)
-
-    def _tail(self) -> None:
-        names = [self._topics.alerts, self._topics.decisions, self._topics.invoices]
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                 group_id=None, auto_offset_reset="earliest")
-        try:
-            tps: list[TopicPartition] = []
-            while not tps and not self._stop.is_set():
-                parts = {n: consumer.partitions_for_topic(n) for n in names}
-                if all(parts.values()):
-                    tps = [TopicPartition(n, p) for n in names for p in sorted(parts[n] or ())]
-                else:
-                    self._stop.wait(0.2)
-            if not tps:
-                return
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            while not self._stop.is_set():
-                for tp, records in consumer.poll(timeout_ms=200).items():
-                    for record in records:
-                        self.apply(tp.topic, record.value)
-        finally:
-            consumer.close()
+        self._tail.close()

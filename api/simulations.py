@@ -22,7 +22,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
 import orjson
 import structlog
@@ -33,11 +33,19 @@ from pydantic import BaseModel, Field
 from api.auth import Access
 from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from api.keys import ANY, ApiKey
+from api.topic_tail import TopicTail
 from infra.clock import Clock
 from pricing.book_diff import BookChange, book_changes
 from pricing.pricebook import PriceBook
 from pricing.pricebook_loader import PriceBookError, parse_pricebook_text
-from pricing.simulation import SimulationReport, SimulationRequest, SimulationResult, month_range
+from pricing.simulation import (
+    SimulationError,
+    SimulationReport,
+    SimulationRequest,
+    SimulationResult,
+    month_range,
+    replaced_book,
+)
 
 log = structlog.get_logger(__name__)
 MAX_BOOK_BYTES = 262_144
@@ -85,17 +93,19 @@ def _require_all(key: ApiKey) -> None:
                        "read simulations: it needs read rights on every account ('*')")
 
 
-def checked_candidate(text: str, books: Mapping[str, PriceBook]) -> PriceBook:
+def checked_candidate(text: str,
+                      books: Mapping[str, PriceBook]) -> tuple[PriceBook, PriceBook]:
+    """(the book it replaces, the candidate as rated), or a 400 with the reason."""
     try:
         candidate = parse_pricebook_text(text, "the candidate")
     except PriceBookError as exc:
         raise ApiError(400, "invalid_pricebook", str(exc)[:4000], problems=[
             {"path": path, "problem": message} for path, message in exc.problems][:100]
             ) from exc
-    if candidate.name not in books:
-        raise ApiError(400, "unknown_book", f"the candidate is named {candidate.name!r}; it "
-                       f"must replace a deployment book: {', '.join(sorted(books))}")
-    return candidate
+    try:
+        return replaced_book(books, candidate)
+    except SimulationError as exc:
+        raise ApiError(400, exc.reason, exc.detail) from exc
 
 
 def simulations_router(access: Access, queue: SimulationQueue,
@@ -107,19 +117,18 @@ def simulations_router(access: Access, queue: SimulationQueue,
 
     @router.post("", status_code=202, response_model=SimulationQueued,
                  responses={400: {"model": ErrorBody, "description":
-                                  "invalid_pricebook, unknown_book, bad_period"},
+                                  "invalid_pricebook, unknown_book, currency_differs, bad_period"},
                             503: {"model": ErrorBody, "description": "queue_unavailable"}})
     async def ask(body: SimulationAsk,
                   key: Annotated[ApiKey, Depends(access.key)]) -> SimulationQueued:
         """Queue a price simulation of a candidate book over the closed cycles of a
         period (needs `read: ["*"]`); poll `GET /v1/simulations/{id}` for the report."""
         _require_all(key)
-        candidate = checked_candidate(body.pricebook, books)
+        current, candidate = checked_candidate(body.pricebook, books)
         try:
             month_range(body.from_month, body.to_month)
         except ValueError as exc:
             raise ApiError(400, "bad_period", str(exc)) from exc
-        current = books[candidate.name]
         request = SimulationRequest(
             id=str(uuid.uuid4()), requested_at=clock.now(), requested_by=key.name,
             pricebook=body.pricebook, from_month=body.from_month, to_month=body.to_month,
@@ -187,18 +196,16 @@ class KafkaSimulations:
         self.keep = keep
         self._results: dict[str, SimulationResult] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="api-simulations",
-                                        daemon=True)
+        self._tail = TopicTail(bootstrap, [results_topic], self.apply,
+                               name="api-simulations", fetch_max_bytes=128 * 1024 * 1024,
+                               max_partition_fetch_bytes=64 * 1024 * 1024)
 
     def start(self) -> "KafkaSimulations":
-        self._thread.start()
+        self._tail.start()
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
+        self._tail.close()
 
     def submit(self, request: SimulationRequest) -> None:
         from kafka import KafkaProducer
@@ -215,7 +222,7 @@ class KafkaSimulations:
         with self._lock:
             return self._results.get(simulation_id)
 
-    def apply(self, value: bytes | None) -> None:
+    def apply(self, topic: str, value: bytes | None) -> None:
         if not value:
             return
         try:
@@ -228,35 +235,3 @@ class KafkaSimulations:
             self._results[result.id] = result
             while len(self._results) > self.keep:
                 self._results.pop(next(iter(self._results)))
-
-    def _run(self) -> None:
-        from kafka.errors import KafkaError
-
-        while not self._stop.is_set():
-            try:
-                self._tail()
-            except KafkaError as exc:
-                log.warning("api.simulations.retry", error=repr(exc))
-                self._stop.wait(1.0)
-
-    def _tail(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-
-        consumer: Any = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                      enable_auto_commit=False,
-                                      auto_offset_reset="earliest",
-                                      fetch_max_bytes=128 * 1024 * 1024,
-                                      max_partition_fetch_bytes=64 * 1024 * 1024)
-        try:
-            tp = TopicPartition(self.results_topic, 0)
-            while not consumer.partitions_for_topic(self.results_topic):
-                if self._stop.wait(0.2):
-                    return
-            consumer.assign([tp])
-            consumer.seek_to_beginning(tp)
-            while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=200).values():
-                    for record in records:
-                        self.apply(record.value)
-        finally:
-            consumer.close()

@@ -115,32 +115,28 @@ def simulate(
     from cli.sql import open_clickhouse
     from infra.clock import clock_from
     from pricing.book_diff import book_changes
-    from pricing.lateness import with_lateness
     from pricing.pricebook_loader import PriceBookError, load_pricebook
+    from pricing.simulation import SimulationError, replaced_book
     from projections.client import open_client
     from projections.settings import ClickHouseSettings
-    from projections.simulation import Period, SimulationError
+    from projections.simulation import Period
     from projections.simulation import simulate as run
     from stream_processors.settings import ProcessorSettings
 
     processor = ProcessorSettings()
-    default, books, lateness = deployment_books(processor.rate_pricebook,
-                                                processor.allowed_lateness_h)
+    default, books, _ = deployment_books(processor.rate_pricebook,
+                                         processor.allowed_lateness_h)
     try:
         candidate = load_pricebook(pricebook)
     except (PriceBookError, OSError) as exc:
         err.print(f"[red]error:[/red] the candidate does not load: {escape(str(exc))}")
         raise typer.Exit(2) from exc
-    candidate = with_lateness({candidate.name: candidate}, lateness)[candidate.name]
     try:
         period = Period.of(from_month, to_month)
-        if candidate.name not in books:
-            raise SimulationError("unknown_book", f"no deployment book named "
-                                  f"{candidate.name!r} ({', '.join(sorted(books))})")
+        current, candidate = replaced_book(books, candidate)
     except SimulationError as exc:
         err.print(f"[red]error:[/red] {escape(exc.detail)} ({exc.reason})")
         raise typer.Exit(2) from exc
-    current = books[candidate.name]
     changes = book_changes(current, candidate)
     out.print(f"[bold]{current.name}@{current.version} -> {candidate.version}[/bold]: "
               f"{len(changes)} change(s)")

@@ -21,6 +21,7 @@ is None where before is 0.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
@@ -28,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pricing.book_diff import BookChange
+from pricing.pricebook import PriceBook
 
 ZERO = Decimal("0.00")
 TOP = 10
@@ -216,3 +218,30 @@ def month_range(from_month: str, to_month: str) -> tuple[datetime, datetime]:
         raise ValueError(f"--to {to_month} is before --from {from_month}")
     end = datetime(last.year + (last.month == 12), last.month % 12 + 1, 1, tzinfo=UTC)
     return start, end
+
+
+class SimulationError(ValueError):
+    """A simulation that cannot run: `reason` is a machine-readable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def replaced_book(books: Mapping[str, PriceBook],
+                  candidate: PriceBook) -> tuple[PriceBook, PriceBook]:
+    """(the deployment book the candidate replaces, the candidate as it is rated).
+
+    A candidate replaces the deployment book of its name (`unknown_book` otherwise) and
+    bills in its currency (`currency_differs`); it is rated with the deployment's one
+    lateness: a candidate does not move when cycles close. Every caller (the command, the
+    API, the sink's agent) goes through here, so they agree on the book and the diff."""
+    current = books.get(candidate.name)
+    if current is None:
+        raise SimulationError(
+            "unknown_book", f"the candidate is named {candidate.name!r}; a candidate "
+            f"replaces a deployment book of the same name ({', '.join(sorted(books))})")
+    if candidate.currency != current.currency:
+        raise SimulationError("currency_differs", f"the candidate bills in "
+                              f"{candidate.currency}, {current.name} in {current.currency}")
+    return current, candidate.model_copy(update={"lateness_hours": current.lateness_hours})

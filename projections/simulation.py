@@ -34,11 +34,13 @@ from pricing.simulation import (
     Rated,
     RatedChange,
     RatedCharge,
+    SimulationError,
     SimulationReport,
     SimulationRequest,
     SimulationResult,
     compare,
     month_range,
+    replaced_book,
 )
 from projections.aggregate_rows import utc
 from projections.invoicing import Record
@@ -47,14 +49,6 @@ from projections.projector import book_of
 from projections.rerating import rerating_source
 
 log = structlog.get_logger(__name__)
-
-
-class SimulationError(ValueError):
-    """A simulation that cannot run: `reason` is a machine-readable code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
 
 
 @dataclass(frozen=True)
@@ -143,16 +137,7 @@ def simulate(client: Any, db: str, books: Mapping[str, PriceBook], default: str,
              on_account: Callable[[], None] | None = None) -> SimulationReport:
     """The report of `candidate` against the deployment's book of the same name."""
     t0 = time.perf_counter()
-    current = books.get(candidate.name)
-    if current is None:
-        raise SimulationError(
-            "unknown_book", f"the candidate is named {candidate.name!r}; a candidate "
-            f"replaces a deployment book of the same name ({', '.join(sorted(books))})")
-    if candidate.currency != current.currency:
-        raise SimulationError("currency_differs", f"the candidate bills in "
-                              f"{candidate.currency}, {current.name} in {current.currency}")
-    # the deployment's one lateness: a candidate does not move when cycles close
-    candidate = candidate.model_copy(update={"lateness_hours": current.lateness_hours})
+    current, candidate = replaced_book(books, candidate)
     now_source = rerating_source(client, db, current)
     selected = accounts_of(now_source, books, default, current.name, accounts)
     before = rate_selected(now_source, current, selected, now, period, on_account)

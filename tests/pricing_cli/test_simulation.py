@@ -20,8 +20,8 @@ import pytest
 from pricing.book_diff import book_changes
 from pricing.pricebook import PriceBook
 from pricing.pricebook_loader import load_pricebook
-from pricing.simulation import SimulationReport
-from projections.simulation import Period, SimulationError, simulate
+from pricing.simulation import SimulationError, SimulationReport
+from projections.simulation import Period, simulate
 from testkit.simulation_log import ACCOUNTS, BIG, NOW, cycles_in_period, emails_in, load_log
 
 
