@@ -21,6 +21,7 @@ from api.ingest import produce
 from api.keys import ApiKey
 from api.ports import EventProducer, StateView
 from api.usage import UsageAnswer, current_usage
+from api.usage_history import UsageHistory, usage_history
 from core.accounts import AccountState
 from core.can_send import CanSendAnswer, can_send
 from core.limits import LimitsContext
@@ -114,6 +115,12 @@ def accounts_router(access: Access, view: StateView, producer: list[EventProduce
         (`as_of_offset` only for a key that reads every account)."""
         answer = current_usage(state_of(account), account, ctx, clock.now())
         return answer if key.ops else answer.model_copy(update={"as_of_offset": None})
+
+    @router.get("/usage/history", response_model=UsageHistory)
+    def usage_over_time(account: Readable) -> UsageHistory:
+        """The current cycle day by day: each limited meter's value at the end of every
+        day so far against its allotment, and the forecast to the cycle's end."""
+        return usage_history(state_of(account), account, ctx, clock.now())
 
     @router.get("/limits")
     def limits(account: Readable, key: Annotated[ApiKey, Depends(access.key)]

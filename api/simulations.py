@@ -176,7 +176,8 @@ def simulations_router(access: Access, queue: SimulationQueue,
         if found.report is None:
             raise ApiError(404, "not_done", f"simulation {simulation_id!r} is "
                            f"{found.status}: it has no pictures")
-        from projections.simulation_charts import figure, render
+        from projections.figures import render
+        from projections.simulation_charts import figure
 
         body = render(figure(found.report, name), fmt)
         return Response(body, media_type="image/svg+xml" if fmt == "svg" else "image/png")

@@ -330,7 +330,10 @@ def _loads(line: bytes) -> object:
 @app.command()
 def usage(account: str, clickhouse: Annotated[bool, typer.Option(
         "--clickhouse", help="Read ClickHouse's cycle views instead (opening, peak, end "
-                             "of every meter; embedded: stop `metering run` first)")] = False
+                             "of every meter; embedded: stop `metering run` first)")] = False,
+          chart: Annotated[Path | None, typer.Option(
+              help="Also write the usage day by day against the allotment, with the "
+                   "forecast, to this file (PNG; SVG for a .svg name)")] = None,
           ) -> None:
     """An account's current cycle: each limited meter against its plan's allotment (used,
     %, remaining), then every meter, from the live state the stream keeps in Kafka (works
@@ -340,8 +343,11 @@ def usage(account: str, clickhouse: Annotated[bool, typer.Option(
     from projections.queries import current_usage
     from projections.settings import ClickHouseSettings
 
+    if clickhouse and chart is not None:
+        _fail("--chart draws the live state; it does not combine with --clickhouse",
+              "drop one of the two options")
     if not clickhouse:
-        if not live_usage(account):
+        if not live_usage(account, chart):
             _fail(f"no live state for account {account!r}",
                   "check the account id, or produce its events (live state needs "
                   "METERING_LIMITS on); --clickhouse reads the stored counters")

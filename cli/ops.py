@@ -8,6 +8,7 @@ topics), so they work while the pipeline runs on the embedded ClickHouse.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -96,10 +97,12 @@ def _num(value: object) -> str:
     return f"{value.normalize():,f}" if isinstance(value, Decimal) else "—"
 
 
-def live_usage(account: str) -> bool:
+def live_usage(account: str, chart: Path | None = None) -> bool:
     """The account's current cycle from the live state the stream keeps (the accounts
-    topic): each limited meter against its allotment, then every sum and gauge peak.
-    False when the accounts topic has no state for it."""
+    topic): each limited meter against its allotment, then every sum and gauge peak;
+    with `chart`, the usage day by day against the allotment and the forecast, written
+    there (SVG for a `.svg` name, PNG otherwise). False when the accounts topic has no
+    state for it."""
     import orjson
 
     from api.usage import current_usage
@@ -123,8 +126,9 @@ def live_usage(account: str) -> bool:
         return False
     settings = ProcessorSettings()
     state = AccountState.model_validate(orjson.loads(latest[0]))
-    got = current_usage(state, account, limits_context(load_pricebook(settings.rate_pricebook)),
-                        clock_from(settings.clock).now())
+    ctx, now = limits_context(load_pricebook(settings.rate_pricebook)), clock_from(
+        settings.clock).now()
+    got = current_usage(state, account, ctx, now)
     out = Console()
     out.print(f"{escape(account)}: cycle {got.cycle_start:%Y-%m-%d} .. "
               f"{got.cycle_end:%Y-%m-%d} (live state at offset {got.as_of_offset})")
@@ -144,6 +148,17 @@ def live_usage(account: str) -> bool:
         table.add_row(meter, _num(got.sums.get(meter, got.peaks.get(meter))),
                       _num(got.levels.get(meter)))
     out.print(table)
+    if chart is not None:
+        from api.usage_chart import render_usage
+        from api.usage_history import usage_history
+
+        history = usage_history(state, account, ctx, now)
+        chart.write_bytes(render_usage(history, "svg" if chart.suffix == ".svg" else "png"))
+        for h in history.meters:
+            out.print(f"{h.product} {h.meter}: {_num(h.value)} now, forecast "
+                      f"{_num(h.forecast)} at the cycle end against {_num(h.limit)}"
+                      + (f" (over on {h.over_at:%Y-%m-%d})" if h.over_at else ""))
+        Console(stderr=True).print(f"wrote {escape(str(chart))}")
     return True
 
 

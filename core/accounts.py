@@ -59,6 +59,15 @@ class LiveCycle(BaseModel):
     after_start: dict[str, Decimal] = Field(default_factory=dict)
     """Gauge stream meters: the highest level reached by a change after the first instant
     (what the peak stays at least, when a change at the first instant lowers the opening)."""
+    opening: dict[str, Decimal] = Field(default_factory=dict)
+    """Tracked gauges: the level at the cycle's first instant (a change at exactly that
+    instant sets it)."""
+    daily: dict[str, dict[str, Decimal]] = Field(default_factory=dict)
+    """Tracked stream meters, day by day (UTC date, ISO): a sum's quantity of that day; a
+    gauge's highest level reached after the first instant that day. With `opening` and
+    `daily_end` it draws the usage over the cycle (`api.usage_history`)."""
+    daily_end: dict[str, dict[str, Decimal]] = Field(default_factory=dict)
+    """Tracked gauges: the level at the end of each day that changed it (arrival order)."""
     fired: list[str] = Field(default_factory=list)
     """Alert keys already raised this cycle: "product|meter|threshold"."""
     flexed: dict[str, str] = Field(default_factory=dict)

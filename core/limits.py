@@ -240,7 +240,8 @@ class LiveRun:
                 if target:
                     self.set_plan(pid, plan=target, since=old.end, next_plan=None)
         self.state = self.state.model_copy(update={"live": LiveCycle(
-            start=cycle.start, end=cycle.end, peaks=dict(self.state.levels))})
+            start=cycle.start, end=cycle.end, peaks=dict(self.state.levels),
+            opening=dict(self.state.levels))})
         if old is None:
             return
         for pid, _, book, product, plan in watched_products(self.state, self.ctx):
@@ -270,27 +271,36 @@ class LiveRun:
         live = self.live
         levels = dict(self.state.levels)
         sums, peaks, after = dict(live.sums), dict(live.peaks), live.after_start
+        opening, daily, ends = live.opening, dict(live.daily), live.daily_end
         at_start = event.time <= live.start
+        day = event.time.date().isoformat()
         for mv in moves:
             if mv.kind in ("sum", "distinct"):
                 sums[mv.meter] = sums.get(mv.meter, ZERO) + mv.quantity
+                days = daily[mv.meter] = dict(daily.get(mv.meter, ()))
+                days[day] = days.get(day, ZERO) + mv.quantity
                 continue
             level = levels.get(mv.meter, ZERO)
             level = level + mv.quantity if mv.kind == "delta" else mv.quantity
             levels[mv.meter] = level
             if at_start:  # half-open cycle: a change at its first instant sets the opening
                 peaks[mv.meter] = max(level, after.get(mv.meter, level))
+                opening = {**opening, mv.meter: level}
                 continue
             peaks[mv.meter] = max(peaks.get(mv.meter, level), level)
             if after is live.after_start:
                 after = dict(after)
             after[mv.meter] = max(after.get(mv.meter, level), level)
+            days = daily[mv.meter] = dict(daily.get(mv.meter, ()))
+            days[day] = max(days.get(day, level), level)
+            ends = {**ends, mv.meter: {**ends.get(mv.meter, {}), day: level}}
         if late:
             self.state = self.state.model_copy(update={"levels": levels})
             return
         self.state = self.state.model_copy(update={
             "levels": levels, "live": live.model_copy(update={
-                "sums": sums, "peaks": peaks, "after_start": after}),
+                "sums": sums, "peaks": peaks, "after_start": after, "opening": opening,
+                "daily": daily, "daily_end": ends}),
             "last_offset": max(self.offset, self.state.last_offset)})
         for pid, pp, book, product, plan in watched:
             self.alerts(pid, book, product, plan, before)

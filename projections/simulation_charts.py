@@ -9,29 +9,22 @@
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pricing.simulation import SimulationReport
+from projections.figures import new_figure, render
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-Format = Literal["png", "svg"]
 CHARTS = ("revenue_by_month", "change_distribution")
 BEFORE, AFTER = "#4c72b0", "#dd8452"
 
 
-def _figure() -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
-
-
 def revenue_by_month(report: SimulationReport) -> Figure:
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     months = [m.month for m in report.months]
     xs = range(len(months))
@@ -53,7 +46,7 @@ def revenue_by_month(report: SimulationReport) -> Figure:
 
 
 def change_distribution(report: SimulationReport) -> Figure:
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     diffs = [float(a.difference) for a in report.accounts]
     if diffs:
@@ -73,15 +66,6 @@ def figure(report: SimulationReport, name: str) -> Figure:
     if name == "change_distribution":
         return change_distribution(report)
     raise KeyError(name)
-
-
-def render(fig: Figure, fmt: Format) -> bytes:
-    import matplotlib
-
-    buffer = io.BytesIO()
-    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text
-        fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-    return buffer.getvalue()
 
 
 def save(report: SimulationReport, directory: Path) -> list[Path]:

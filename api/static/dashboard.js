@@ -129,6 +129,54 @@ function alertTimeline(usage, alerts) {
   return chart;
 }
 
+// One panel per limited meter: the value at the end of each day (points), the allotment
+// (dashed red), the forecast from now to the cycle's end (dotted orange).
+function usageOverTime(history) {
+  if (!history.meters.length) return el("p", {class: "muted"}, "no limited meter is tracked");
+  const start = Date.parse(history.cycle_start), end = Date.parse(history.cycle_end);
+  const now = Date.parse(history.now);
+  const W = 900, H = 180, L = 70, R = 20, T = 24, B = 26;
+  const x = (t) => L + (W - L - R) * Math.min(Math.max((t - start) / (end - start), 0), 1);
+  const endOfDay = (d) => Math.min(Date.parse(d + "T00:00:00Z") + 86400000, now);
+  return el("div", {}, ...history.meters.map((m) => {
+    const top = Math.max(1, ...m.days.map((d) => Number(d.value)), Number(m.forecast),
+      m.limit === null ? 0 : Number(m.limit)) * 1.1;
+    const y = (v) => H - B - (H - T - B) * Number(v) / top;
+    const chart = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
+      class: "usage-history", "data-meter": m.meter,
+      "aria-label": `${m.meter} day by day against the allotment`});
+    chart.append(svg("rect", {x: L, y: T, width: W - L - R, height: H - T - B,
+      fill: "#fafbfc", stroke: "#dde1e6"}));
+    chart.append(svg("text", {x: L, y: 14}, `${m.product} · ${m.plan} · ${m.meter}: ` +
+      `${fmt(m.value)} now, forecast ${fmt(m.forecast)}` +
+      (m.limit === null ? "" : ` of ${fmt(m.limit)}`) +
+      (m.over_at ? ` · over on ${m.over_at}` : "")));
+    const p10 = 10 ** Math.floor(Math.log10(top / 2));
+    const mid = [5, 2, 1].map((k) => k * p10).find((v) => v <= top / 2);  // a round figure
+    for (const v of [0, mid]) {
+      chart.append(svg("line", {x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#dde1e6"}));
+      chart.append(svg("text", {x: L - 6, y: y(v) + 4, "text-anchor": "end"}, fmt(v)));
+    }
+    if (m.limit !== null) {
+      chart.append(svg("line", {x1: L, x2: W - R, y1: y(m.limit), y2: y(m.limit),
+        stroke: "#c62828", "stroke-dasharray": "6 4", class: "allotment"}));
+      chart.append(svg("text", {x: L - 6, y: y(m.limit) + 4, "text-anchor": "end",
+        fill: "#c62828"}, fmt(m.limit)));
+    }
+    const first = m.reads === "sum" ? 0 : Number(m.days[0].value);
+    const pts = [[x(start), y(first)], ...m.days.map((d) => [x(endOfDay(d.day)), y(d.value)])];
+    chart.append(svg("polyline", {points: pts.map((q) => q.join(",")).join(" "), fill: "none",
+      stroke: "#1f5fa8", "stroke-width": 2, class: "used"}));
+    m.days.forEach((d) => chart.append(svg("circle", {cx: x(endOfDay(d.day)), cy: y(d.value),
+      r: 3, fill: "#1f5fa8", class: "day", "data-day": d.day, "data-value": d.value})));
+    chart.append(svg("line", {x1: x(now), y1: y(m.value), x2: x(end), y2: y(m.forecast),
+      stroke: "#ef6c00", "stroke-width": 2, "stroke-dasharray": "2 4", class: "forecast"}));
+    chart.append(svg("text", {x: L, y: H - 6}, day(history.cycle_start)));
+    chart.append(svg("text", {x: W - R, y: H - 6, "text-anchor": "end"}, day(history.cycle_end)));
+    return chart;
+  }));
+}
+
 async function openDocument(account, inv, ext) {
   const tab = ext === "html" ? window.open("", "_blank") : null;
   const blob = await api(`/v1/accounts/${encodeURIComponent(account)}/invoices/` +
@@ -151,9 +199,9 @@ function docLink(account, inv, ext) {
 async function accountPage(main) {
   const account = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
   const base = `/v1/accounts/${encodeURIComponent(account)}`;
-  const [usage, alerts, decisions, invoices] = await Promise.all([
-    api(`${base}/usage`), api(`${base}/alerts?limit=100`), api(`${base}/decisions?limit=50`),
-    api(`${base}/invoices`)]);
+  const [usage, history, alerts, decisions, invoices] = await Promise.all([
+    api(`${base}/usage`), api(`${base}/usage/history`), api(`${base}/alerts?limit=100`),
+    api(`${base}/decisions?limit=50`), api(`${base}/invoices`)]);
   document.querySelector("h1").textContent = `Account ${account}`;
   const peaks = Object.keys({...usage.peaks, ...usage.levels}).sort().map((g) =>
     [g, fmt(usage.peaks[g]), fmt(usage.levels[g])]);
@@ -163,6 +211,7 @@ async function accountPage(main) {
         (p.blocked ? ` (blocked: ${p.blocked})` : "")).join(", ") || "none"} · ` +
       (usage.as_of_offset === null ? "live state" : `as of offset ${usage.as_of_offset}`)),
     section("Usage against allotment, cycle to date", usageBars(usage)),
+    section("Usage day by day (allotment dashed, forecast dotted)", usageOverTime(history)),
     section("Alerts over the cycle (% of the limit)", alertTimeline(usage, alerts.alerts)),
     section("Peaks (gauges)", table(["gauge", "peak this cycle", "level now"], peaks, [1, 2])),
     section("Alerts", table(["crossed at", "product", "meter", "threshold", "value", "limit",

@@ -46,7 +46,9 @@ def test_status_and_alerts(bootstrap: str, tmp_path: Path) -> None:
                 break
             time.sleep(1)
         status = metering(p, "status")
-        usage = metering(p, "usage", "ops-1")  # while the pipeline runs
+        chart = tmp_path / "ops-1.png"
+        usage = metering(p, "usage", "ops-1", "--chart", str(chart))  # while it runs
+        both = metering(p, "usage", "ops-1", "--clickhouse", "--chart", str(chart))
         unknown = metering(p, "usage", "no-such-account")
     finally:
         s.close()
@@ -58,6 +60,12 @@ def test_status_and_alerts(bootstrap: str, tmp_path: Path) -> None:
     cells = [c.strip() for c in row.split("│")[1:-1]]
     assert cells == ["email.sent", "56,000", "70,000", "80.0%", "14,000"]
     assert "plan email-7k (marketing_tiers)" in usage.stdout
+    # the chart: 56,000 one day into a 31-day cycle: the rate gives 31 x 56,000 at its end
+    # and crosses 70,000 a quarter of a day later (06:00 on 2 March)
+    assert "email email.sent: 56,000 now, forecast 1,736,000 at the cycle end against " \
+        "70,000 (over on 2026-03-02)" in usage.stdout
+    assert chart.read_bytes().startswith(b"\x89PNG") and chart.stat().st_size > 10_000
+    assert both.returncode != 0 and "does not combine with --clickhouse" in both.stderr
     assert unknown.returncode != 0
     assert "no live state for account 'no-such-account'" in unknown.stderr
     lines = status.stdout.splitlines()

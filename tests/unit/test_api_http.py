@@ -391,6 +391,22 @@ def test_usage_compares_the_cycle_to_date_with_the_allotments(api: Api) -> None:
     assert (r.json()["action"], r.json()["remaining"]) == ("block", "14000")
 
 
+def test_usage_history_gives_each_day_the_allotment_and_the_forecast(api: Api) -> None:
+    r = api.client.get("/v1/accounts/acme/usage/history", headers=bearer("acme-reader"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    emails = next(m for m in body["meters"] if m["meter"] == "email.sent")
+    # 56,000 sent on 5 March, asked on 10 March at noon: 9.5 of the cycle's 31 days
+    assert [(d["day"], d["value"]) for d in emails["days"]] == \
+        [(f"2026-03-{n:02d}", "56000" if n >= 5 else "0") for n in range(1, 11)]
+    assert (emails["limit"], emails["value"], emails["reads"]) == ("70000", "56000", "sum")
+    assert emails["forecast"] == str(round(56_000 * 31 / 9.5))
+    # the rate (56,000 / 9.5 days) reaches 70,000 2.375 days after 10 March, 12:00
+    assert emails["over_at"] == "2026-03-12"
+    other = api.client.get("/v1/accounts/acme/usage/history", headers=bearer("writer"))
+    assert other.status_code == 403 and other.json()["reason"] == "account_not_readable"
+
+
 def test_alerts_and_invoices_come_from_their_topics_per_account(api: Api) -> None:
     base = {"account": "acme", "product": "email", "plan": "email-7k", "meter": "email.sent",
             "kind": "threshold", "level": "56000", "value": "56000", "limit": "70000",

@@ -71,6 +71,12 @@ def test_the_account_page_shows_usage_peaks_alerts_decisions_and_invoices(
     assert "email.sent forecast (2026-03-07 00:00)" in dom
     assert "<circle" in dom and "<polyline" in dom
     assert "cycle 2026-03-01 – 2026-04-01" in dom
+    # usage day by day: one point per day (56,000 from 5 March), allotment and forecast
+    assert 'data-meter="email.sent"' in dom and 'class="allotment"' in dom
+    assert 'data-day="2026-03-04" data-value="0"' in dom
+    assert 'data-day="2026-03-10" data-value="56000"' in dom
+    assert dom.count('class="day"') == 2 * 10  # two limited meters, 1-10 March
+    assert "56,000 now, forecast 182,737 of 70,000 · over on 2026-03-12" in dom
     # peaks, decisions and invoices with links to their documents
     assert "profiles.active" in dom
     assert "flex.purchased" in dom and "email-7k → email-8k" in dom and "USD 120.5" in dom
