@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from infra.faust_runtime import finish_batch
+from infra.health import ClientHealth
 
 log = structlog.get_logger(__name__)
 
@@ -55,12 +56,14 @@ class BulkConsumer:
     def __init__(self, bootstrap: str, topic: str, group_id: str, handle: Handle, *,
                  max_records: int, within_s: float, session_timeout_s: float,
                  on_assigned: Callable[[set[int]], None],
-                 on_lag: Callable[[dict[int, int]], None] | None = None) -> None:
+                 on_lag: Callable[[dict[int, int]], None] | None = None,
+                 health: ClientHealth | None = None) -> None:
         """`on_lag`: told, after each batch (and each empty fetch), the records of each
-        partition not yet read (high watermark minus the next offset)."""
+        partition not yet read (high watermark minus the next offset). `health`: told
+        after each fetch that answered (a batch, or nothing left to read)."""
         self.bootstrap, self.topic, self.group_id = bootstrap, topic, group_id
         self.handle, self.on_assigned = handle, on_assigned
-        self.on_lag = on_lag
+        self.on_lag, self.health = on_lag, health
         self.max_records, self.within_ms = max_records, max(1, int(within_s * 1000))
         self.session_timeout_ms = int(session_timeout_s * 1000)
         self.lock = asyncio.Lock()
@@ -85,6 +88,8 @@ class BulkConsumer:
                 fetched = await consumer.getmany(timeout_ms=self.within_ms,
                                                  max_records=self.max_records)
                 records = [r for batch in fetched.values() for r in batch]
+                if self.health is not None:
+                    self.health.progressed()
                 if not records:
                     if self.on_lag is not None:  # nothing to read: caught up
                         self.on_lag({tp.partition: 0 for tp in consumer.assignment()})

@@ -6,6 +6,14 @@ output is one `AIOKafkaProducer.send` (acks=all, idempotent), all of them are aw
 together, and the ones that failed are sent again (outputs are idempotent downstream) until
 Kafka acknowledged every one; a process asked to stop while sends keep failing exits
 unacked (`faust_runtime.exit_unacked`), so its input batch is read again after restart.
+
+One refused record (say, a record time outside the broker's window) leaves aiokafka's
+idempotent producer refusing every later record of that partition
+(`OutOfOrderSequenceNumber`), for every account: so after any failed delivery the
+producer is rebuilt (a new producer id) before the failed outputs are sent again. Each
+failure is reported to the role's health (`infra.health`: not ready while failing, not
+live past the stall limit) and counted. Every role's outputs go through here (the
+worker's, the sink's projector and ledger, the webhook deliverer's).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from infra.faust_runtime import exit_unacked
+from infra.health import ClientHealth
 
 log = structlog.get_logger(__name__)
 
@@ -26,19 +35,27 @@ Output = tuple[str, bytes | None, bytes]
 
 class BulkProducer:
     def __init__(self, bootstrap: str, *, linger_ms: int = 5,
-                 max_request_size: int = 4_000_000) -> None:
+                 max_request_size: int = 4_000_000, health: ClientHealth | None = None,
+                 record_time_ms: Callable[[], int | None] | None = None) -> None:
+        """`record_time_ms`: each record's time (None: the client stamps it now)."""
         self.bootstrap, self.linger_ms, self.max_request_size = (
             bootstrap, linger_ms, max_request_size)
+        self.health, self.record_time_ms = health, record_time_ms
+        self.rebuilds = 0
         self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
-                                        enable_idempotence=True, linger_ms=self.linger_ms,
-                                        max_request_size=self.max_request_size,
-                                        max_batch_size=1_048_576)
-            await producer.start()
-            self._producer = producer
+        async with self._starting:  # tasks sharing the producer start one, not several
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                    linger_ms=self.linger_ms, max_request_size=self.max_request_size,
+                    max_batch_size=1_048_576)
+                await producer.start()
+                self._producer = producer
+                if self.health is not None and not self.health.started:
+                    self.health.progressed()  # connected: ready (a failure stays one)
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -49,11 +66,15 @@ class BulkProducer:
                           stopping: Callable[[], bool]) -> None:
         """Send every output and wait until Kafka acknowledged each; resend failures."""
         pending, delay = outputs, 0.2
+        stamp = self.record_time_ms or (lambda: None)
         while pending:
+            producer: AIOKafkaProducer | None = None
             try:
                 await self.start()
-                assert self._producer is not None
-                futures = [await self._producer.send(topic, value=value, key=key)
+                producer = self._producer  # the same one for the whole attempt
+                assert producer is not None
+                futures = [await producer.send(topic, value=value, key=key,
+                                               timestamp_ms=stamp())
                            for topic, key, value in pending]
                 results = await asyncio.gather(*futures, return_exceptions=True)
                 failed = [o for o, r in zip(pending, results, strict=True)
@@ -62,21 +83,29 @@ class BulkProducer:
                     (r for r in results if isinstance(r, BaseException)), None)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the producer itself failed: rebuild it
+            except Exception as exc:  # the producer itself failed
                 failed, error = pending, exc
-                await self._rebuild()
             if not failed:
+                if self.health is not None:
+                    self.health.progressed()
                 return
             log.error("delivery_failed", what=what, failed=len(failed), error=repr(error))
+            if self.health is not None:
+                self.health.failed(error or "delivery failed")
+            await self._rebuild(producer)  # a refused record leaves the idempotent one stuck
             if stopping():
                 exit_unacked(what)
             await asyncio.sleep(delay)
             delay = min(10.0, delay * 2)
             pending = failed
 
-    async def _rebuild(self) -> None:
+    async def _rebuild(self, used: AIOKafkaProducer | None) -> None:
+        """A new producer in place of `used` (unless another task already replaced it)."""
+        if used is not None and used is not self._producer:
+            return
         producer, self._producer = self._producer, None
         if producer is not None:
+            self.rebuilds += 1
             try:
                 await producer.stop()
             except Exception as exc:  # already broken: nothing more to release

@@ -4,8 +4,8 @@ faust acks (and later commits) the events of a batch when the agent leaves the b
 whether it finished it, raised, or was cancelled by a stop (DESIGN.md section 3). So:
 - `finish_batch` runs a batch body to its end even when faust cancels the agent, and
   exits the process without acking when the body fails in a way it cannot retry;
-- `deliver_all` awaits each output's delivery (a producer flush does not report
-  failures) and resends what failed;
+- outputs are delivered by `infra.bulk_producer.BulkProducer` (each acknowledged, the
+  failed ones resent on a rebuilt producer);
 - `retry_forever` retries a side effect; when the process is asked to stop while it keeps
   failing, it exits hard, unacked, and the batch is read again after restart.
 """
@@ -21,6 +21,7 @@ import faust
 import structlog
 from faust.sensors import Monitor
 
+from infra.health import ClientHealth
 from infra.topics import replication_for
 
 log = structlog.get_logger(__name__)
@@ -114,44 +115,25 @@ async def finish_batch(what: str, body: Callable[[], Awaitable[None]]) -> None:
         raise asyncio.CancelledError
 
 
-async def deliver_all(what: str, sends: list[tuple[faust.TopicT, bytes | None, bytes]],
-                      stopping: Callable[[], bool]) -> None:
-    """Send every (topic, key, value) and wait until Kafka acknowledged each; resend the
-    ones that failed (outputs are idempotent downstream, so a resend is harmless)."""
-
-    async def one(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
-        delivery = await topic.send(key=key, value=value)
-        await delivery
-
-    pending = sends
-    delay = 0.2
-    while pending:
-        results = await asyncio.gather(*(one(*s) for s in pending), return_exceptions=True)
-        failed = [(s, r) for s, r in zip(pending, results, strict=True)
-                  if isinstance(r, BaseException)]
-        if not failed:
-            return
-        log.error("delivery_failed", what=what, failed=len(failed), error=repr(failed[0][1]))
-        if stopping():
-            exit_unacked(what)
-        await asyncio.sleep(delay)
-        delay = min(10.0, delay * 2)
-        pending = [s for s, _ in failed]
-
-
 async def retry_forever(what: str, action: Callable[[], Awaitable[T]],
                         stopping: Callable[[], bool], first_delay: float = 0.2,
-                        max_delay: float = 10.0) -> T:
+                        max_delay: float = 10.0, health: ClientHealth | None = None) -> T:
+    """`health`: told of each failure and of the success (`infra.health`)."""
     delay = first_delay
     attempt = 0
     while True:
         attempt += 1
         try:
-            return await action()
+            result = await action()
+            if health is not None:
+                health.progressed()
+            return result
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.error("retry", what=what, attempt=attempt, error=repr(exc)[:500])
+            if health is not None:
+                health.failed(exc)
             if stopping():
                 exit_unacked(what)
             await asyncio.sleep(delay)

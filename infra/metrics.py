@@ -1,5 +1,6 @@
 """Prometheus metrics of every role (official `prometheus-client`), one registry per
-process, served on the role's own port (`serve_metrics`).
+process, served on the role's own port (`serve_metrics`) with the role's `/healthz` and
+`/readyz` (`infra.health`).
 
 Names follow the Prometheus conventions: a `metering_` prefix, the role, base units
 (`_seconds`, `_bytes`), `_total` on counters. A role counts what it did only once its
@@ -15,9 +16,11 @@ import errno
 from collections.abc import Iterable
 
 import structlog
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.health import REGISTRY, serve
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +93,11 @@ class MetricsSettings(BaseSettings):
         return {role: f"http://{self.addr}:{port}/metrics"
                 for role, port in ports.items() if port}
 
+    stall_s: float = Field(120.0, gt=0, description="`/healthz` answers 503 once a client "
+                                                   "has been failing this long.")
+
     def serve(self, role: str) -> bool:
+        REGISTRY.stall_after_s = self.stall_s
         port: int = getattr(self, f"{role}_port")
         return serve_metrics(role, port, self.addr)
 
@@ -104,12 +111,13 @@ def count_rejections(reasons: Iterable[str]) -> None:
 
 
 def serve_metrics(role: str, port: int | None, addr: str = "127.0.0.1") -> bool:
-    """Serve `/metrics` on `port` (None or 0: off). A port already taken (a second worker
-    on one host with the same setting) is logged and the role runs on without metrics."""
+    """Serve `/metrics`, `/healthz` and `/readyz` (`infra.health`) on `port` (None or 0:
+    off). A port already taken (a second worker on one host with the same setting) is
+    logged and the role runs on without them."""
     if not port:
         return False
     try:
-        start_http_server(port, addr=addr)
+        serve(port, addr, REGISTRY)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise

@@ -34,7 +34,8 @@ import orjson
 import structlog
 
 from infra.clock import Clock
-from infra.faust_runtime import deliver_all, finish_batch, retry_forever
+from infra.bulk_producer import BulkProducer, Output
+from infra.faust_runtime import finish_batch, retry_forever
 from infra.metrics import INVOICES_ISSUED, PROJECTOR_LAST_RUN, PROJECTOR_RUNS
 from infra.topics import end_offsets
 from pricing.pricebook import PriceBook
@@ -61,11 +62,10 @@ class Billing:
 
 def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
                 settings: SinkSettings, clickhouse: ClickHouseThread, billing: Billing,
-                write: Any) -> None:
+                write: Any, producer: BulkProducer) -> None:
+    """`producer`: the sink's (its outputs: candidates, invoices, plan-change events)."""
     db = clickhouse.settings.database
     candidates = app.topic(topics.invoice_candidates, partitions=1)
-    issued = app.topic(topics.invoices, partitions=partitions)
-    events_topic = app.topic(topics.events, partitions=partitions)
     ledger = Ledger()
     last_run: list[object] = [None]
 
@@ -92,9 +92,9 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
         PROJECTOR_LAST_RUN.set(time.time())
         if found:
             log.info("projector.proposed", candidates=len(found), now=now.isoformat())
-            await deliver_all("projector", [(candidates, c["account"].encode(),
-                                             orjson.dumps(c)) for c in found],
-                              lambda: app.should_stop)
+            await producer.deliver_all("projector", [
+                (topics.invoice_candidates, c["account"].encode(), orjson.dumps(c))
+                for c in found], lambda: app.should_stop)
 
     async def record(batch: list[Any]) -> None:
         if not ledger.loaded:
@@ -102,7 +102,7 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
         docs = [orjson.loads(e.message.value) for e in batch]
         first, last = batch[0].message.offset, batch[-1].message.offset
         invoices, plans, events = [], [], []
-        feedback: list[tuple[Any, bytes, bytes]] = []
+        feedback: list[Output] = []
         numbered: list[str] = []
         for doc in docs:
             if "invoice_id" in doc:
@@ -118,14 +118,14 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
             else:
                 plans.append(plan_row(doc))
                 events.append((doc["id"], {"type": "plan.changed", **doc}))
-                feedback.append((events_topic, doc["account"].encode(),
+                feedback.append((topics.events, doc["account"].encode(),
                                  orjson.dumps(plan_change_event(doc))))
         token = batch_token(topics.invoice_candidates, 0, first, last)
         await write("ledger_record", lambda client: record_batch(
             client, db, token, invoices, plans, INSERT_SETTINGS))
-        await deliver_all("ledger_publish", [(issued, eid.encode(), orjson.dumps(doc))
-                                             for eid, doc in events] + feedback,
-                          lambda: app.should_stop)
+        await producer.deliver_all("ledger_publish", [
+            (topics.invoices, eid.encode(), orjson.dumps(doc)) for eid, doc in events
+        ] + feedback, lambda: app.should_stop)
         for kind in numbered:
             INVOICES_ISSUED.labels(kind=kind).inc()
 

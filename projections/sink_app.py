@@ -15,7 +15,9 @@ import faust
 import orjson
 import structlog
 
+from infra.bulk_producer import BulkProducer
 from infra.faust_runtime import create_app, finish_batch, retry_forever
+from infra.health import REGISTRY
 from projections.billing_app import Billing, add_billing
 from projections.executor import ClickHouseThread
 from projections.settings import SinkSettings
@@ -34,9 +36,22 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
     metered = app.topic(topics.metered, partitions=partitions)
     rejected = app.topic(topics.rejected, partitions=partitions)
     db = clickhouse.settings.database
+    producer = BulkProducer(bootstrap, health=REGISTRY.client("sink.producer"))
+    stored = REGISTRY.client("sink.clickhouse")
+    stored.progressed()  # the migrations ran before the app was built
+    consumer = REGISTRY.client("sink.consumer")
+
+    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
+    async def assigned(sender: Any, **_: Any) -> None:
+        consumer.progressed()  # in the group, partitions assigned
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def stop_producer(sender: Any, **_: Any) -> None:
+        await producer.stop()
 
     async def write(what: str, fn: Any) -> None:
-        await retry_forever(what, lambda: clickhouse.call(fn), lambda: app.should_stop)
+        await retry_forever(what, lambda: clickhouse.call(fn), lambda: app.should_stop,
+                            health=stored)
 
     def by_partition(batch: Any) -> dict[int, list[Any]]:
         out: dict[int, list[Any]] = defaultdict(list)
@@ -102,7 +117,8 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
         _document_agent(app, table, app.topic(topic_name, partitions=partitions), settings,
                         write, db, by_partition)
     if billing is not None and settings.projector:
-        add_billing(app, bootstrap, topics, partitions, settings, clickhouse, billing, write)
+        add_billing(app, bootstrap, topics, partitions, settings, clickhouse, billing, write,
+                    producer)
     return app
 
 

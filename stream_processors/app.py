@@ -25,6 +25,7 @@ from infra.bulk_consumer import BulkConsumer
 from infra.bulk_producer import BulkProducer, Output
 from infra.clock import Clock
 from infra.faust_runtime import create_app, finish_batch, retry_forever
+from infra.health import REGISTRY
 from infra.metrics import (
     ALERTS,
     BATCH_SECONDS,
@@ -60,7 +61,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     app = create_app(f"{settings.app_id}-app", bootstrap, partitions)
     metered, rejected, accounts_topic = topics.metered, topics.rejected, topics.accounts
     alerts, decisions = topics.alerts, topics.decisions
-    producer = BulkProducer(bootstrap)
+    producer = BulkProducer(bootstrap, health=REGISTRY.client("worker.producer"))
     store = AccountStore(bootstrap, topics.accounts, partitions)
     limits = limits_context(rate_book) if settings.limits else None
     dedup = Deduplicator(settings.dedup_window) if settings.dedup_window else None
@@ -86,7 +87,7 @@ def build_processor(bootstrap: str, partitions: int, topics: Topics,
     bulk = BulkConsumer(bootstrap, topics.events, settings.app_id, handle_records,
                         max_records=settings.batch_max, within_s=settings.batch_within_s,
                         session_timeout_s=10.0, on_assigned=store.mark_stale,
-                        on_lag=record_lag)
+                        on_lag=record_lag, health=REGISTRY.client("worker.consumer"))
 
     @app.task  # type: ignore[untyped-decorator]
     async def consume_events() -> None:

@@ -16,7 +16,9 @@ import faust
 import orjson
 import structlog
 
-from infra.faust_runtime import create_app, deliver_all, finish_batch
+from infra.bulk_producer import BulkProducer
+from infra.faust_runtime import create_app, finish_batch
+from infra.health import REGISTRY
 from schemas.topics import Topics
 from stream_processors.account_view import AccountView
 from stream_processors.webhooks import Delivery, WebhookDeliverer, WebhookSettings
@@ -27,7 +29,11 @@ log = structlog.get_logger(__name__)
 def build_webhooks(bootstrap: str, partitions: int, topics: Topics, app_id: str,
                    settings: WebhookSettings, view: AccountView) -> faust.App:
     app = create_app(app_id, bootstrap, partitions)
-    failed = app.topic(topics.webhooks_failed, partitions=partitions)
+    producer = BulkProducer(bootstrap, health=REGISTRY.client("webhooks.producer"))
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def stop_producer(sender: Any, **_: Any) -> None:
+        await producer.stop()
 
     def url_for(account: str) -> str | None:
         state = view.get(account)
@@ -37,8 +43,9 @@ def build_webhooks(bootstrap: str, partitions: int, topics: Topics, app_id: str,
         doc = {"kind": delivery.kind, "account": delivery.account, "id": delivery.record_id,
                "url": delivery.url, "attempts": delivery.attempts, "error": error[:1000],
                "record": orjson.loads(delivery.body)}
-        await deliver_all("webhook_failed", [(failed, delivery.account.encode(),
-                                              orjson.dumps(doc))], lambda: app.should_stop)
+        await producer.deliver_all("webhook_failed", [
+            (topics.webhooks_failed, delivery.account.encode(), orjson.dumps(doc))],
+            lambda: app.should_stop)
 
     deliverer = WebhookDeliverer(settings, url_for, give_up)
 
