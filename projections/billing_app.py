@@ -33,8 +33,8 @@ import faust
 import orjson
 import structlog
 
-from infra.clock import Clock
 from infra.bulk_producer import BulkProducer, Output
+from infra.clock import Clock
 from infra.faust_runtime import finish_batch, retry_forever
 from infra.metrics import INVOICES_ISSUED, PROJECTOR_LAST_RUN, PROJECTOR_RUNS
 from infra.topics import end_offsets
