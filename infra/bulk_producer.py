@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
+import faust
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from infra.faust_runtime import exit_unacked
-from infra.health import ClientHealth
+from infra.faust_runtime import exit_unacked, retry_forever
+from infra.health import ClientHealth, Health
 
 log = structlog.get_logger(__name__)
 
@@ -110,3 +112,26 @@ class BulkProducer:
                 await producer.stop()
             except Exception as exc:  # already broken: nothing more to release
                 log.warning("producer_stop_failed", error=repr(exc)[:300])
+
+
+def owned_by(app: faust.App, bootstrap: str, role: str, health: Health) -> BulkProducer:
+    """The producer of a faust role (`<role>.producer` in `health`), started with the app
+    (retried until the broker answers) and stopped before it shuts down; the role's
+    consumer (`<role>.consumer`) is ready once the group assigned its partitions."""
+    producer = BulkProducer(bootstrap, health=health.client(f"{role}.producer"))
+    consumer = health.client(f"{role}.consumer")
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start_producer() -> None:
+        await retry_forever(f"{role}_producer_start", producer.start,
+                            lambda: app.should_stop, health=producer.health)
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def assigned(sender: Any, **_: Any) -> None:
+        consumer.progressed()
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop_producer(sender: Any, **_: Any) -> None:
+        await producer.stop()
+
+    return producer

@@ -15,7 +15,7 @@ import faust
 import orjson
 import structlog
 
-from infra.bulk_producer import BulkProducer
+from infra.bulk_producer import owned_by
 from infra.faust_runtime import create_app, finish_batch, retry_forever
 from infra.health import REGISTRY
 from projections.billing_app import Billing, add_billing
@@ -36,18 +36,9 @@ def build_sink(bootstrap: str, partitions: int, topics: Topics, settings: SinkSe
     metered = app.topic(topics.metered, partitions=partitions)
     rejected = app.topic(topics.rejected, partitions=partitions)
     db = clickhouse.settings.database
-    producer = BulkProducer(bootstrap, health=REGISTRY.client("sink.producer"))
+    producer = owned_by(app, bootstrap, "sink", REGISTRY)
     stored = REGISTRY.client("sink.clickhouse")
     stored.progressed()  # the migrations ran before the app was built
-    consumer = REGISTRY.client("sink.consumer")
-
-    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
-    async def assigned(sender: Any, **_: Any) -> None:
-        consumer.progressed()  # in the group, partitions assigned
-
-    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
-    async def stop_producer(sender: Any, **_: Any) -> None:
-        await producer.stop()
 
     async def write(what: str, fn: Any) -> None:
         await retry_forever(what, lambda: clickhouse.call(fn), lambda: app.should_stop,

@@ -16,7 +16,7 @@ import faust
 import orjson
 import structlog
 
-from infra.bulk_producer import BulkProducer
+from infra.bulk_producer import owned_by
 from infra.faust_runtime import create_app, finish_batch
 from infra.health import REGISTRY
 from schemas.topics import Topics
@@ -29,11 +29,7 @@ log = structlog.get_logger(__name__)
 def build_webhooks(bootstrap: str, partitions: int, topics: Topics, app_id: str,
                    settings: WebhookSettings, view: AccountView) -> faust.App:
     app = create_app(app_id, bootstrap, partitions)
-    producer = BulkProducer(bootstrap, health=REGISTRY.client("webhooks.producer"))
-
-    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
-    async def stop_producer(sender: Any, **_: Any) -> None:
-        await producer.stop()
+    producer = owned_by(app, bootstrap, "webhooks", REGISTRY)
 
     def url_for(account: str) -> str | None:
         state = view.get(account)

@@ -119,7 +119,26 @@ def test_prometheus_scrapes_every_role_and_the_totals_agree(bootstrap: str,
         assert set(memory) == set(up) and all(v > 10e6 for v in memory.values())
         groups = prom.api("rules")["groups"]
         health = {r["name"]: r["health"] for g in groups for r in g["rules"]}
-        assert len(health) == 6 and set(health.values()) == {"ok"}, health
+        assert len(health) == 7 and set(health.values()) == {"ok"}, health
+        for role in ("worker", "sink", "webhooks"):  # issue 16: live and ready, per client
+            port = ports[role]
+            assert get(f"http://127.0.0.1:{port}/healthz") == 200, role
+            assert eventually(f"{role} ready", lambda port=port: True if get(
+                f"http://127.0.0.1:{port}/readyz") == 200 else None)
+        clients = {f"{role}.{c}": 1.0 for role, c in [
+            ("worker", "producer"), ("worker", "consumer"), ("sink", "producer"),
+            ("sink", "consumer"), ("sink", "clickhouse"), ("webhooks", "producer"),
+            ("webhooks", "consumer")]}
+        ready: dict[str, float] = {}
+
+        def all_ready() -> bool | None:
+            ready.update(prom.vector("metering_client_ready", "client"))
+            return True if ready == clients else None
+
+        try:
+            eventually("every client ready in Prometheus", all_ready, timeout=30)
+        except AssertionError:
+            assert ready == clients
     finally:
         p.stop()
         prom.stop()

@@ -5,6 +5,7 @@ every later batch, for every account, until it is rebuilt."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -23,7 +24,9 @@ from api.ingest import BATCH
 from api.keys import ApiKey, KeyStore
 from core.accounts import AccountState
 from core.limits import limits_context
-from infra.topics import read_to_end
+from infra.bulk_producer import BulkProducer
+from infra.health import Health
+from infra.topics import ensure_topics, read_to_end
 from pricing.pricebook_loader import load_pricebook
 from producers.producer import DeliveryError, MeteringProducer, ProducerSettings
 from schemas.topics import Topics
@@ -117,3 +120,54 @@ def test_the_api_answers_503_for_the_refused_batch_then_accepts_the_next(
             assert ok.status_code == 202, ok.text
         assert client.get("/healthz").status_code == 200
     assert sorted(_landed(bootstrap, Topics(prefix).events)) == ["r-1", "r-3", "r-4"]
+
+
+def test_a_role_producer_is_rebuilt_and_the_next_records_flow(bootstrap: str,
+                                                              prefix: str) -> None:
+    """The worker's, sink's and webhook deliverer's outputs (`BulkProducer`): the broker
+    refuses one record (its time two hours ahead), after which aiokafka's idempotent
+    producer refuses the later records of that partition (OutOfOrderSequenceNumber); the
+    role is not ready, the failure is counted, the producer is rebuilt, the refused records
+    are delivered on the next attempt and every later batch, for every partition, flows."""
+    topics = Topics(prefix)
+    ensure_topics(bootstrap, topics, 4)
+    health = Health(stall_after_s=300)
+    client = health.client("test.producer")
+    ahead = [int((datetime.now(UTC) + AHEAD).timestamp() * 1000)]
+
+    def record_time() -> int | None:  # the first record is out of the window, no other
+        stamp, ahead[0] = ahead[0], 0
+        return stamp or None
+
+    async def run() -> tuple[list[bool], int]:
+        producer = BulkProducer(bootstrap, linger_ms=0, health=client,
+                                record_time_ms=record_time)
+        ready: list[bool] = []
+
+        def stopping() -> bool:  # asked after each failed attempt
+            ready.append(health.readiness()[0])
+            return False
+
+        try:
+            await producer.deliver_all("test", [
+                (topics.metered, f"acct-{n}".encode(), _out(n)) for n in range(8)], stopping)
+            for batch in range(3):
+                await producer.deliver_all("test", [
+                    (topics.metered, f"acct-{n}".encode(), _out(n))
+                    for n in range(10 + 10 * batch, 20 + 10 * batch)], stopping)
+            return ready, producer.rebuilds
+        finally:
+            await producer.stop()
+
+    ready, rebuilds = asyncio.run(run())
+    assert ready == [False] and rebuilds == 1  # one failed attempt, not ready meanwhile
+    report = health.readiness()
+    assert report[0], report  # delivered since: ready again, the failure counted
+    assert report[1]["clients"]["test.producer"]["failures"] == 1
+    assert "Timestamp" in (report[1]["clients"]["test.producer"]["last_error"] or "")
+    landed = _landed(bootstrap, topics.metered)
+    assert sorted(landed) == sorted(f"o-{n}" for n in [*range(8), *range(10, 40)])
+
+
+def _out(n: int) -> bytes:
+    return json.dumps({"id": f"o-{n}"}).encode()
