@@ -150,7 +150,8 @@ def check(items: list[bytes], key: ApiKey, received: RecordMeta) -> list[CloudEv
     # ("a@b.c" -> "[email]"): the stream's limit applies to it, so nothing accepted here
     # is rejected as too large downstream
     grown = [{"index": i, "bytes": size} for i, d in enumerate(decoded)
-             if isinstance(d, Decoded) and (size := len(forwarded(d.event))) > MAX_EVENT_BYTES]
+             if isinstance(d, Decoded)
+             and (size := len(forwarded(d.cloud_event()))) > MAX_EVENT_BYTES]
     n = len(items)
     if forbidden:
         log.info("api.ingest.forbidden", key=key.name, events=n, forbidden=len(forbidden))
@@ -165,7 +166,7 @@ def check(items: list[bytes], key: ApiKey, received: RecordMeta) -> list[CloudEv
         raise ApiError(413, "event_too_large", f"{len(grown)} event(s) exceed "
                        f"{MAX_EVENT_BYTES} bytes once personal data is redacted; nothing "
                        "was sent", limit=MAX_EVENT_BYTES, events=grown)
-    return [d.event for d in decoded if isinstance(d, Decoded)]
+    return [d.cloud_event() for d in decoded if isinstance(d, Decoded)]
 
 
 def forwarded(event: CloudEvent) -> bytes:

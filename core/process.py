@@ -28,7 +28,7 @@ from core.limits import (
 from core.seasonal import seasonal_alerts
 from core.validate import RecordMeta, decode, reject
 from pricing.sms_rates import UnknownCountry
-from schemas.envelope import CloudEvent
+from schemas.envelope import Envelope
 from schemas.events import ACCOUNT_TYPES, SeatsChanged, SendScheduled
 from schemas.records import Alert, Decision, MeteredEvent, RejectedEvent, RejectReason
 
@@ -232,7 +232,7 @@ def _ahead(t: datetime, received: datetime, tolerance: timedelta) -> bool:
         return False
 
 
-def _accept(raw: bytes, meta: RecordMeta, event: CloudEvent, data: BaseModel,
+def _accept(raw: bytes, meta: RecordMeta, event: Envelope, data: BaseModel,
             state: AccountState, rules: DeriveRules, policy: Policy) -> Outcome:
     def rejected(reason: RejectReason, detail: str) -> Outcome:
         return Outcome(rejected=reject(meta, reason, detail, raw, event))

@@ -30,10 +30,10 @@ def _time_text(value: Any) -> Any:
 JsonTime = Annotated[datetime, BeforeValidator(_time_text), Field(strict=False)]
 
 
-class CloudEvent(BaseModel):
-    """One event. (`source`, `id`) is its idempotency key; `subject` is the account id."""
+class Envelope(BaseModel):
+    """The attributes every event carries beside its data (what the decision reads)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    model_config = ConfigDict(frozen=True, strict=True)
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1, max_length=256)
@@ -45,7 +45,6 @@ class CloudEvent(BaseModel):
                            json_schema_extra={"pattern": TIME_PATTERN})
     datacontenttype: str | None = None
     dataschema: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("time")
     @classmethod
@@ -63,3 +62,11 @@ class CloudEvent(BaseModel):
     @property
     def key(self) -> tuple[str, str]:
         return (self.source, self.id)
+
+
+class CloudEvent(Envelope):
+    """One event. (`source`, `id`) is its idempotency key; `subject` is the account id."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    data: dict[str, Any] = Field(default_factory=dict)
