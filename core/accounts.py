@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,23 @@ from schemas.events import (
     AccountWebhookConfigured,
     SeatsChanged,
 )
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def replaced(model: M, update: dict[str, Any]) -> M:
+    """`model.model_copy(update=update)` for the frozen state models, without pydantic's
+    generic copy (the hot path takes a few per event): a new instance whose unchanged
+    values are shared, as `model_copy`'s are (nothing here mutates a value in place)."""
+    new = model.__class__.__new__(model.__class__)
+    setattr_ = object.__setattr__
+    setattr_(new, "__dict__", {**model.__dict__, **update})
+    fields = model.__pydantic_fields_set__
+    setattr_(new, "__pydantic_fields_set__",
+             fields if update.keys() <= fields else fields | update.keys())
+    setattr_(new, "__pydantic_extra__", model.__pydantic_extra__)
+    setattr_(new, "__pydantic_private__", model.__pydantic_private__)
+    return new
 
 
 class ProductPlan(BaseModel):

@@ -35,7 +35,7 @@ from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any, cast
 
-from core.accounts import AccountState, LiveCycle, ProductPlan
+from core.accounts import AccountState, LiveCycle, ProductPlan, replaced
 from pricing.alerts import (
     Threshold,
     crossings,
@@ -176,7 +176,7 @@ class LiveRun:
         changed = self.state is not self.out.state
         state = self.state
         if changed and self.offset > state.last_offset:
-            state = state.model_copy(update={"last_offset": self.offset})
+            state = replaced(state, {"last_offset": self.offset})
         return LimitsOutcome(state, self.out.alerts, self.out.decisions, changed)
 
     # -- state helpers ---------------------------------------------------------------------
@@ -186,12 +186,12 @@ class LiveRun:
         return self.state.live
 
     def set_live(self, **update: Any) -> None:
-        self.state = self.state.model_copy(update={"live": self.live.model_copy(update=update)})
+        self.state = replaced(self.state, {"live": replaced(self.live, update)})
 
     def set_plan(self, pid: str, **update: Any) -> None:
         products = dict(self.state.products)
-        products[pid] = products[pid].model_copy(update=update)
-        self.state = self.state.model_copy(update={"products": products})
+        products[pid] = replaced(products[pid], update)
+        self.state = replaced(self.state, {"products": products})
 
     def value(self, meter: str) -> Decimal:
         source = gauge_source(meter)
@@ -295,10 +295,10 @@ class LiveRun:
             days[day] = max(days.get(day, level), level)
             ends = {**ends, mv.meter: {**ends.get(mv.meter, {}), day: level}}
         if late:
-            self.state = self.state.model_copy(update={"levels": levels})
+            self.state = replaced(self.state, {"levels": levels})
             return
-        self.state = self.state.model_copy(update={
-            "levels": levels, "live": live.model_copy(update={
+        self.state = replaced(self.state, {
+            "levels": levels, "live": replaced(live, {
                 "sums": sums, "peaks": peaks, "after_start": after, "opening": opening,
                 "daily": daily, "daily_end": ends}),
             "last_offset": max(self.offset, self.state.last_offset)})

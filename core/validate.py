@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,11 +102,15 @@ def _quantity_problem(event_type: str, data: dict[str, Any]) -> tuple[RejectReas
     return None
 
 
+_PLUS = re.compile(rb"\+(?!\d\d:\d\d)")
+"""A `+` that does not start a UTC offset (no phone number is written `+00:00`)."""
+
+
 def may_hold_personal_data(raw: bytes) -> bool:
-    """A cheap superset of `privacy`'s hint: `@`, `(`, `%40`, `+` (UTC offsets included),
-    a backslash escape (which could hide any of them) or `tel:` in any case."""
-    return (b"@" in raw or b"(" in raw or b"\\" in raw or b"%40" in raw or b"+" in raw
-            or b"tel:" in raw.lower())
+    """`privacy`'s hint, checked cheaply: `@`, `(`, `%40`, a `+` other than a UTC
+    offset's, a backslash escape (which could hide any of them) or `tel:` in any case."""
+    return (b"@" in raw or b"(" in raw or b"\\" in raw or b"%40" in raw
+            or (b"+" in raw and _PLUS.search(raw) is not None) or b"tel:" in raw.lower())
 
 
 def decode(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
