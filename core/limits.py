@@ -37,9 +37,11 @@ from typing import Any, cast
 
 from core.accounts import AccountState, LiveCycle, ProductPlan, replaced
 from pricing.alerts import (
+    Levels,
     Threshold,
-    crossings,
+    crossed,
     exhaustion_time,
+    levels_of,
     projected_overage_cost,
     projected_quantity,
     thresholds_for,
@@ -59,6 +61,7 @@ FORECAST_MIN_FRACTION = Decimal("0.05")
 """No forecast before 5% of the cycle has passed (about a day and a half of a month)."""
 LIMIT_REASONS = frozenset({"limit_reached", "top_of_ladder", "flex_not_eligible"})
 SEATS = "seats.full_time"
+LEVELS_CACHED = 10_000
 gauge_source = lru_cache(maxsize=4096)(_gauge_source)
 """`schemas.meters.gauge_source`, cached: it is asked several times per meter and event."""
 
@@ -77,6 +80,8 @@ class LimitsContext:
     """Cache: (product, price book) of the watched products -> the meters kept."""
     _thresholds: dict[tuple[int, str], list[Threshold]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
+    _levels: dict[tuple[int, str, Decimal | None], Levels] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def book_for(self, plan: ProductPlan) -> PriceBook | None:
         """The account's price book (whether it has the product and plan: watched_products)."""
@@ -88,6 +93,17 @@ class LimitsContext:
         found = self._thresholds.get(key)
         if found is None or self.books.get(book.name) is not book:
             found = self._thresholds[key] = thresholds_for(book, meter)
+        return found
+
+    def levels(self, book: PriceBook, meter: str, limit: Decimal | None) -> Levels:
+        """The thresholds' levels under `limit` (`pricing.alerts.levels_of`), once per
+        (price book, meter, limit); at most LEVELS_CACHED kept (limits vary with seats)."""
+        key = (id(book), meter, limit)
+        found = self._levels.get(key)
+        if found is None or self.books.get(book.name) is not book:
+            if len(self._levels) >= LEVELS_CACHED:
+                self._levels.clear()
+            found = self._levels[key] = levels_of(self.thresholds(book, meter), limit)
         return found
 
     @cached_property
@@ -124,6 +140,11 @@ def _product_meters(product: Product) -> set[str]:
     extra = (product.send_limit_meter, product.upgrade_next_cycle_meter,
              product.auto_downgrade_meter, product.seats_meter or SEATS)
     return meters | {m for m in extra if m}
+
+
+@lru_cache(maxsize=4096)
+def _cycle(start: datetime, end: datetime) -> Cycle:
+    return Cycle(start, end)
 
 
 def _gauge(meter: str) -> str:
@@ -320,7 +341,7 @@ class LiveRun:
     def alerts(self, pid: str, book: PriceBook, product: Product, plan: Plan,
                before: Mapping[tuple[str, str], Decimal]) -> None:
         live, fired = self.live, list(self.live.fired)
-        cycle = Cycle(live.start, live.end)
+        cycle = _cycle(live.start, live.end)
         for meter in plan.limits:
             b, a = before.get((pid, meter), ZERO), self.value(meter)
             if a <= b:
@@ -343,7 +364,7 @@ class LiveRun:
                                                                   projected),
                     currency=book.currency, exhausts_at=exhausts, offset=self.offset))
 
-            for c in crossings(self.ctx.thresholds(book, meter), limit, b, a):
+            for c in crossed(self.ctx.levels(book, meter, limit), b, a):
                 if f"{pid}|{meter}|{c.threshold.key}" not in fired:
                     alert("threshold", c.threshold.key, c.level)
             if is_sum and f"{pid}|{meter}|forecast" not in fired:

@@ -69,15 +69,27 @@ class Crossing:
     level: Decimal
 
 
+Levels = tuple[tuple[Decimal, Threshold], ...]
+"""Thresholds with their levels under one limit, lowest level first."""
+
+
+def levels_of(thresholds: Sequence[Threshold], limit: Decimal | None) -> Levels:
+    """Each threshold's level under `limit` (a percentage without a limit has none)."""
+    return tuple(sorted((level, t) for t in thresholds
+                        if (level := t.level(limit)) is not None))
+
+
+def crossed(levels: Levels, before: Decimal, after: Decimal) -> list[Crossing]:
+    """`crossings` over levels computed once (the stream asks on every usage event)."""
+    if not levels or after < levels[0][0] or before >= levels[-1][0]:
+        return []
+    return [Crossing(t, level) for level, t in levels if before < level <= after]
+
+
 def crossings(thresholds: Sequence[Threshold], limit: Decimal | None, before: Decimal,
               after: Decimal) -> list[Crossing]:
     """Thresholds crossed going from `before` to `after`, lowest level first."""
-    out = []
-    for t in thresholds:
-        level = t.level(limit)
-        if level is not None and before < level <= after:
-            out.append(Crossing(t, level))
-    return sorted(out, key=lambda c: (c.level, c.threshold))
+    return crossed(levels_of(thresholds, limit), before, after)
 
 
 def _fraction_elapsed(cycle: Cycle, at: datetime) -> Decimal:
