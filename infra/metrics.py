@@ -60,6 +60,9 @@ PROJECTOR_LAST_RUN = Gauge("metering_projector_last_run_timestamp_seconds",
 INVOICES_ISSUED = Counter("metering_ledger_invoices_issued",
                           "Invoices numbered by the ledger, by kind (cycle, immediate, "
                           "revision).", ["kind"])
+CANDIDATES_INVALID = Counter("metering_ledger_candidates_invalid",
+                             "Candidates the ledger refused: not JSON, or not the contract "
+                             "(schemas.billing); logged as ledger.candidate_invalid.")
 
 # -- the API and the webhook deliverer --------------------------------------------------
 API_REQUESTS = Counter("metering_api_requests", "HTTP requests answered, by route, method "

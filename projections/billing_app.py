@@ -32,11 +32,17 @@ from typing import Any
 import faust
 import orjson
 import structlog
+from pydantic import ValidationError
 
 from infra.bulk_producer import BulkProducer, Output
 from infra.clock import Clock
 from infra.faust_runtime import finish_batch, retry_forever
-from infra.metrics import INVOICES_ISSUED, PROJECTOR_LAST_RUN, PROJECTOR_RUNS
+from infra.metrics import (
+    CANDIDATES_INVALID,
+    INVOICES_ISSUED,
+    PROJECTOR_LAST_RUN,
+    PROJECTOR_RUNS,
+)
 from infra.topics import end_offsets
 from pricing.pricebook import PriceBook
 from pricing.simulation import SimulationResult
@@ -48,6 +54,7 @@ from projections.projector import closing_time, log_fingerprint, project
 from projections.settings import SinkSettings
 from projections.simulation import publish_result, run_request
 from projections.sink import batch_token
+from schemas.billing import CANDIDATE, PUBLISHED
 from schemas.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -99,7 +106,7 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
     async def record(batch: list[Any]) -> None:
         if not ledger.loaded:
             await write("ledger_load", lambda client: ledger.load(client, db))
-        docs = [orjson.loads(e.message.value) for e in batch]
+        docs = [doc for e in batch if (doc := _candidate(e.message)) is not None]
         first, last = batch[0].message.offset, batch[-1].message.offset
         invoices, plans, events = [], [], []
         feedback: list[Output] = []
@@ -120,6 +127,8 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
                 events.append((doc["id"], {"type": "plan.changed", **doc}))
                 feedback.append((topics.events, doc["account"].encode(),
                                  orjson.dumps(plan_change_event(doc))))
+        for _, published in events:  # the contract (schemas.billing): a bug if not
+            PUBLISHED.validate_python(published)
         token = batch_token(topics.invoice_candidates, 0, first, last)
         await write("ledger_record", lambda client: record_batch(
             client, db, token, invoices, plans, INSERT_SETTINGS))
@@ -154,3 +163,19 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
     async def simulation_agent(stream: Any) -> None:  # a faust Stream of raw bytes
         async for batch in stream.take_events(10, 0.5):
             await finish_batch("simulation", partial(simulate_batch, batch))
+
+
+def _candidate(message: Any) -> dict[str, Any] | None:
+    """A candidate as the contract says (`schemas.billing.CANDIDATE`), or None: a record
+    that is not one is logged with its reason and counted, and never numbered (the
+    projector proposes its cycles again on its next run)."""
+    try:
+        doc = orjson.loads(message.value)
+        CANDIDATE.validate_python(doc)
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        CANDIDATES_INVALID.inc()
+        log.error("ledger.candidate_invalid", offset=message.offset,
+                  error=str(exc)[:1000])
+        return None
+    out: dict[str, Any] = doc
+    return out

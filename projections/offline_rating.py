@@ -57,6 +57,7 @@ from projections.invoicing import PROJECTOR_SOURCE
 from projections.live_decisions import AccountDecisions, limits_for
 from projections.memory import MemoryAggregator
 from projections.rating_inputs import AccountPlans, cycle_aggregates, meter_values
+from schemas.billing import RATING_RECORD
 from schemas.records import MeteredEvent
 
 Record = dict[str, Any]
@@ -215,7 +216,10 @@ class AccountRater:
                         if (p, cycle) not in done]
             done.update((p, cycle) for p in products)
             self._rate(source, cycle, products)
-        return self._settle()
+        records = self._settle()
+        for record in records:  # the contract (schemas.billing): a mismatch is a bug here
+            RATING_RECORD.validate_python(record)
+        return records
 
     def _account_event(self, event: MeteredEvent) -> None:
         product = str(event.data.get("product") or "")

@@ -1,4 +1,4 @@
-"""JSON Schema documents for every event type, for producers in other languages.
+"""JSON Schema documents for every event type and billing record, for other languages.
 
 `schemas_by_filename()` is pure; `metering schemas export` writes the files to
 schemas/json/, and a test checks the committed files are current.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from schemas.billing import BILLING_SCHEMAS
 from schemas.envelope import SCHEMA_VERSION, CloudEvent
 from schemas.events import EVENT_DATA
 
@@ -50,8 +51,14 @@ def event_schema_inline(event_type: str) -> dict[str, Any]:
 
 
 def schemas_by_filename() -> dict[str, str]:
-    """File name -> JSON text (sorted keys, trailing newline) for every event type."""
+    """File name -> JSON text (sorted keys, trailing newline) for every event type and
+    every billing record (`schemas.billing`)."""
     out = {f"cloudevent.v{SCHEMA_VERSION}.json": CloudEvent.model_json_schema()}
     for event_type in sorted(EVENT_DATA):
         out[f"{event_type}.v{SCHEMA_VERSION}.json"] = _event_schema(event_type)
+    for name, model in sorted(BILLING_SCHEMAS.items()):
+        doc = model.model_json_schema()
+        doc["title"] = f"{name} v{SCHEMA_VERSION}"
+        doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        out[f"{name}.v{SCHEMA_VERSION}.json"] = doc
     return {name: json.dumps(doc, indent=2, sort_keys=True) + "\n" for name, doc in out.items()}

@@ -10,6 +10,7 @@ from projections import queries
 from projections.ddl import statements
 from projections.settings import ClickHouseSettings
 from projections.sink import batch_token
+from schemas.billing import BILLING_SCHEMAS
 from schemas.events import EVENT_DATA
 from schemas.jsonschema_export import schemas_by_filename
 from schemas.metered_wire import MAX_VERSION, usage_row
@@ -20,7 +21,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "json"
 
 def test_committed_json_schemas_are_current() -> None:
     docs = schemas_by_filename()
-    assert len(docs) == len(EVENT_DATA) + 1
+    assert len(docs) == len(EVENT_DATA) + 1 + len(BILLING_SCHEMAS)
     for name, text in docs.items():
         assert (SCHEMA_DIR / name).read_text() == text, f"{name} is stale: metering schemas export"
     assert sorted(p.name for p in SCHEMA_DIR.glob("*.json")) == sorted(docs)
