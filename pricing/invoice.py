@@ -69,8 +69,10 @@ class InvoiceLine:
 @dataclass(frozen=True)
 class Invoice:
     account: str
-    period_start: datetime
-    period_end: datetime
+    cycle_start: datetime
+    cycle_end: datetime
+    """The cycle it bills (an immediate invoice: the cycle its purchase falls in); each
+    line carries the service period it bills (`InvoiceLine.period_start` / `_end`)."""
     kind: InvoiceKind
     currency: str
     lines: tuple[InvoiceLine, ...]
@@ -93,8 +95,8 @@ class Invoice:
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "account": self.account,
-            "period_start": _time(self.period_start),
-            "period_end": _time(self.period_end),
+            "cycle_start": _time(self.cycle_start),
+            "cycle_end": _time(self.cycle_end),
             "kind": self.kind,
             "revision": self.revision,
             "issued_at": _time(self.issued_at),

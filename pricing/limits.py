@@ -195,8 +195,8 @@ def decision_invoice(
     )
     return Invoice(
         account=account,
-        period_start=cycle.start,
-        period_end=cycle.end,
+        cycle_start=cycle.start,
+        cycle_end=cycle.end,
         kind="immediate",
         currency=book.currency,
         lines=(line,),

@@ -36,8 +36,8 @@ def _invoice(
 ) -> Invoice:
     return Invoice(
         account=account,
-        period_start=period.start,
-        period_end=period.end,
+        cycle_start=period.start,
+        cycle_end=period.end,
         kind="immediate",
         currency=book.currency,
         lines=tuple(lines),

@@ -110,8 +110,8 @@ def rate_cycle(
         lines += _next_fees(book, timeline, product, cycle, consequences)
     invoice = Invoice(
         account=timeline.account,
-        period_start=cycle.start,
-        period_end=cycle.end,
+        cycle_start=cycle.start,
+        cycle_end=cycle.end,
         kind="cycle",
         currency=book.currency,
         lines=tuple(lines),

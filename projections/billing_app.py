@@ -54,7 +54,7 @@ from projections.projector import closing_time, log_fingerprint, project
 from projections.settings import SinkSettings
 from projections.simulation import publish_result, run_request
 from projections.sink import batch_token
-from schemas.billing import CANDIDATE, PUBLISHED
+from schemas.billing import CANDIDATE
 from schemas.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -127,8 +127,6 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
                 events.append((doc["id"], {"type": "plan.changed", **doc}))
                 feedback.append((topics.events, doc["account"].encode(),
                                  orjson.dumps(plan_change_event(doc))))
-        for _, published in events:  # the contract (schemas.billing): a bug if not
-            PUBLISHED.validate_python(published)
         token = batch_token(topics.invoice_candidates, 0, first, last)
         await write("ledger_record", lambda client: record_batch(
             client, db, token, invoices, plans, INSERT_SETTINGS))
@@ -168,7 +166,8 @@ def add_billing(app: faust.App, bootstrap: str, topics: Topics, partitions: int,
 def _candidate(message: Any) -> dict[str, Any] | None:
     """A candidate as the contract says (`schemas.billing.CANDIDATE`), or None: a record
     that is not one is logged with its reason and counted, and never numbered (the
-    projector proposes its cycles again on its next run)."""
+    projector proposes its cycles again on its next run); the other candidates of the
+    batch are numbered as usual, whatever one account's record holds."""
     try:
         doc = orjson.loads(message.value)
         CANDIDATE.validate_python(doc)

@@ -143,8 +143,8 @@ CREATE TABLE IF NOT EXISTS {db}.invoices {on_cluster} (
     account String,
     kind LowCardinality(String),
     revision UInt32,
-    period_start DateTime('UTC'),
-    period_end DateTime('UTC'),
+    cycle_start DateTime('UTC'),
+    cycle_end DateTime('UTC'),
     issued_at DateTime64(6, 'UTC'),
     currency LowCardinality(String),
     total Decimal(38, 2),
@@ -154,6 +154,11 @@ CREATE TABLE IF NOT EXISTS {db}.invoices {on_cluster} (
 ) ENGINE = {replacing}()
 ORDER BY invoice_id
 SETTINGS non_replicated_deduplication_window = 1000
+"""),
+    ("invoices_cycle_columns", """
+ALTER TABLE {db}.invoices {on_cluster}
+RENAME COLUMN IF EXISTS period_start TO cycle_start,
+RENAME COLUMN IF EXISTS period_end TO cycle_end
 """),
     ("invoice_lines", """
 CREATE TABLE IF NOT EXISTS {db}.invoice_lines {on_cluster} (
@@ -196,7 +201,7 @@ WHERE reason = 'too_late'
 """),
     ("payment_history", """
 CREATE OR REPLACE VIEW {db}.payment_history {on_cluster} AS
-SELECT number, account, issued_at, period_start, period_end, kind, revision, total, currency,
+SELECT number, account, issued_at, cycle_start, cycle_end, kind, revision, total, currency,
        arrayStringConcat(arrayDistinct(arrayFilter(x -> x != '',
            arrayMap(x -> JSONExtractString(x, 'plan'), JSONExtractArrayRaw(doc, 'lines')))),
            ',') AS plans,

@@ -16,7 +16,6 @@ __all__ = ["document_of", "render_html", "render_pdf"]
 def document_of(doc: dict[str, Any]) -> dict[str, Any]:
     """An issued invoice (as on `billing.invoices`) in the shape the renderers take: a
     revision shows its full re-rated lines, and its difference lines as the difference."""
-    return {**doc, "period_start": doc["cycle_start"], "period_end": doc["cycle_end"],
-            "status": "revised" if doc.get("revision", 0) else "issued",
+    return {**doc, "status": "revised" if doc.get("revision", 0) else "issued",
             "difference": doc["lines"] if doc.get("revision", 0) else None,
             "lines": doc.get("rerated_lines") or doc["lines"]}

@@ -119,7 +119,7 @@ def line_view(line: Mapping[str, Any], currency: str, invoice_period: str) -> Li
 def invoice_view(doc: Mapping[str, Any]) -> InvoiceView:
     currency = str(doc["currency"])
     revision = int(doc.get("revision") or 0)
-    span = period(doc["period_start"], doc["period_end"])
+    span = period(doc["cycle_start"], doc["cycle_end"])
     issued = doc.get("issued_at")
     seller = doc.get("seller") or PLACEHOLDER_SELLER
     address: Sequence[Any] = seller.get("address") or ()

@@ -145,7 +145,7 @@ def render_pdf(doc: dict[str, Any], *, font_dirs: Sequence[Path] = FONT_DIRS) ->
     view = invoice_view(doc)
     pdf = _InvoicePDF(view, font_dirs)
     # a fixed creation date (not "now") so one document always renders to the same bytes
-    pdf.set_creation_date(instant(doc.get("issued_at") or doc["period_end"]).astimezone(UTC))
+    pdf.set_creation_date(instant(doc.get("issued_at") or doc["cycle_end"]).astimezone(UTC))
     pdf.set_title(pdf.text_of(f"Invoice {view.number}"))
     pdf.set_author(pdf.text_of(view.seller_name))
     pdf.set_creator("metering")

@@ -19,8 +19,8 @@ import orjson
 from projections.invoicing import Record, number_of
 
 INVOICE_COLUMNS = [
-    "invoice_id", "number", "series", "seq", "account", "kind", "revision", "period_start",
-    "period_end", "issued_at", "currency", "total", "pricebook", "doc",
+    "invoice_id", "number", "series", "seq", "account", "kind", "revision", "cycle_start",
+    "cycle_end", "issued_at", "currency", "total", "pricebook", "doc",
 ]
 LINE_COLUMNS = [
     "invoice_id", "number", "account", "line_no", "kind", "product", "meter", "plan",

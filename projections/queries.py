@@ -64,7 +64,7 @@ def decisions(db: str) -> Query:
 def invoice_documents(db: str) -> Query:
     """(number, doc JSON) of every recorded invoice."""
     return Query(f"SELECT number, doc FROM {db}.invoices FINAL "
-                 "ORDER BY account, period_start, number")
+                 "ORDER BY account, cycle_start, number")
 
 
 def plan_changes(db: str) -> Query:

@@ -305,7 +305,7 @@ def test_sink_killed_mid_projector_run_issues_each_invoice_once(bootstrap: str,
             p.wait_caught_up(timeout=120)
             time.sleep(3)
             client = p.clickhouse()
-            rows = client.query(f"SELECT invoice_id, number, account, kind, period_start "
+            rows = client.query(f"SELECT invoice_id, number, account, kind, cycle_start "
                                 f"FROM {p.ch.database}.invoices").result_rows
             if len(rows) >= expected or time.monotonic() > deadline:
                 again = project(client, p.ch.database, {book.name: book}, book.name, NOW)

@@ -52,7 +52,7 @@ def test_a_lateness_override_holds_for_the_stream_and_the_close(bootstrap: str,
                     f"SELECT id FROM {db}.usage_log FINAL WHERE account = {{a:String}} "
                     "AND type = 'email.sent'", parameters={"a": ACCOUNT}).result_rows
                 cycle = client.query(
-                    f"SELECT period_start, issued_at FROM {db}.invoices FINAL "
+                    f"SELECT cycle_start, issued_at FROM {db}.invoices FINAL "
                     "WHERE account = {a:String} AND kind = 'cycle'",
                     parameters={"a": ACCOUNT}).result_rows
             finally:

@@ -40,7 +40,7 @@ def test_invoice_json_has_decimal_strings() -> None:
     assert data["total"] == "7245.40"
     assert [x["amount"] for x in data["lines"]] == ["2480.40", "4765.00"]
     assert data["lines"][0]["quantity"] == "520"
-    assert data["period_start"] == "2025-03-01T00:00:00Z"
+    assert data["cycle_start"] == "2025-03-01T00:00:00Z"
 
 
 def test_negative_lines_only_for_credits_and_adjustments() -> None:

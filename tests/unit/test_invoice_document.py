@@ -111,7 +111,7 @@ def test_revision_shows_the_difference_and_the_previous_total() -> None:
     new = package_invoice(18_001)
     diff = invoice_difference(old, new)
     assert diff
-    revised = Invoice(new.account, new.period_start, new.period_end, new.kind, new.currency,
+    revised = Invoice(new.account, new.cycle_start, new.cycle_end, new.kind, new.currency,
                       new.lines, new.pricebook, new.issued_at, revision=2)
     doc = document(revised, status="revised", previous_total=format(old.total, "f"),
                    difference=[x.to_json_dict() for x in diff])
