@@ -12,7 +12,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import Access, require_read
 from api.errors import ERROR_RESPONSES, ApiError, ErrorBody, not_found
@@ -26,6 +26,7 @@ from core.accounts import AccountState
 from core.can_send import CanSendAnswer, can_send
 from core.limits import LimitsContext
 from infra.clock import Clock
+from schemas.billing import InvoiceDocument
 from schemas.events import Product
 from schemas.records import Alert, Decision
 
@@ -57,10 +58,22 @@ class DecisionList(BaseModel):
     decisions: list[Decision]
 
 
+class InvalidInvoice(BaseModel):
+    """A document on `billing.invoices` that is not the contract (`schemas.billing`)."""
+
+    invoice_id: str | None = None
+    number: str | None = None
+    reason: str = "invalid_invoice_document"
+    error: str = Field(description="The first field at fault and why.")
+
+
 class InvoiceList(BaseModel):
     account: str
-    invoices: list[dict[str, Any]] = Field(description="`invoice.issued` / `invoice.revised` "
-                                                       "documents, oldest first.")
+    invoices: list[InvoiceDocument] = Field(description="`invoice.issued` / `invoice.revised` "
+                                                        "documents, oldest first.")
+    invalid: list[InvalidInvoice] = Field(
+        default_factory=list, description="Documents of the account that are not the "
+        "contract: listed with the reason instead of failing the answer.")
 
 
 def accounts_router(access: Access, view: StateView, producer: list[EventProducer],
@@ -146,6 +159,20 @@ def accounts_router(access: Access, view: StateView, producer: list[EventProduce
     @router.get("/invoices", response_model=InvoiceList)
     def invoices(account: Readable) -> InvoiceList:
         """Issued invoices and revisions of the account."""
-        return InvoiceList(account=account, invoices=feeds.invoices(account))
+        typed, invalid = [], []
+        for doc in feeds.invoices(account):
+            try:
+                typed.append(InvoiceDocument.model_validate(doc))
+            except ValidationError as exc:
+                first = exc.errors(include_url=False, include_input=False)[0]
+                where = ".".join(str(p) for p in first["loc"]) or "<root>"
+                invalid.append(InvalidInvoice(
+                    invoice_id=_text(doc.get("invoice_id")), number=_text(doc.get("number")),
+                    error=f"{where}: {first['msg']}"))
+        return InvoiceList(account=account, invoices=typed, invalid=invalid)
 
     return router
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

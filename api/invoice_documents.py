@@ -8,15 +8,16 @@ invoice list). The invoice is looked up in the account's documents from
 # No `from __future__ import annotations` here: FastAPI must resolve the dependencies
 # in the routes' annotations (closures) when the routes are defined.
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
 from api.auth import Access
 from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from api.feeds import Feeds
-from projections.invoice_document import document_of
+from projections.invoice_document import Printable, document_of
 
 # the page is ours, escaped, with an inline stylesheet and nothing else
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -27,13 +28,21 @@ Number = Annotated[str, Path(min_length=1, max_length=128,
 def invoice_documents_router(access: Access, feeds: Feeds) -> APIRouter:
     router = APIRouter(prefix="/v1/accounts/{account}/invoices", tags=["accounts"],
                        responses={**ERROR_RESPONSES, 404: {
-                           "model": ErrorBody, "description": "unknown_invoice"}})
+                           "model": ErrorBody, "description": "unknown_invoice"}, 422: {
+                           "model": ErrorBody, "description": "invalid_invoice_document"}})
     Readable = Annotated[str, Depends(access.readable)]
 
-    def find(account: str, number: str) -> dict[str, Any]:
+    def find(account: str, number: str) -> Printable:
         for doc in feeds.invoices(account):
             if number in (doc.get("number"), doc.get("invoice_id")):
-                return document_of(doc)
+                try:
+                    return document_of(doc)
+                except ValidationError as exc:  # stored off the contract: say where
+                    first = exc.errors(include_url=False, include_input=False)[0]
+                    where = ".".join(str(p) for p in first["loc"]) or "<root>"
+                    raise ApiError(422, "invalid_invoice_document",
+                                   f"invoice {number!r} is not a valid invoice document: "
+                                   f"{where}: {first['msg']}") from exc
         raise ApiError(404, "unknown_invoice", f"no invoice {number!r} of account {account!r}")
 
     def headers(number: str, ext: str) -> dict[str, str]:

@@ -13,15 +13,19 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from cli.context import kafka_target
+
+if TYPE_CHECKING:
+    from projections.invoice_document import Printable
 
 invoice_app = typer.Typer(help="Issued invoices: show one, or write its PDF.",
                           no_args_is_help=True)
@@ -45,6 +49,21 @@ def _find(number: str) -> dict[str, Any]:
     Console(stderr=True).print(f"[red]error:[/red] no invoice {escape(repr(number))} "
                                "-> list them with `metering invoices`")
     raise typer.Exit(2)
+
+
+def _printable(number: str, doc: dict[str, Any]) -> Printable:
+    """The document, or exit 2 naming the field that is off the contract."""
+    from projections.invoice_document import document_of
+
+    try:
+        return document_of(doc)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        Console(stderr=True).print(f"[red]error:[/red] invoice {escape(repr(number))} is not "
+                                   f"a valid invoice document: {escape(where)}: "
+                                   f"{escape(first['msg'])}")
+        raise typer.Exit(2) from exc
 
 
 def rerate(
@@ -139,18 +158,18 @@ def invoices(account: Annotated[str | None, typer.Option(help="Only this account
 def show(number: str, html: Annotated[bool, typer.Option(help="Print the HTML page.")] = False
          ) -> None:
     """One invoice as JSON (or its HTML document)."""
-    from projections.invoice_document import document_of, render_html
+    from projections.invoice_document import render_html
 
     doc = _find(number)
-    typer.echo(render_html(document_of(doc)) if html else json.dumps(doc, indent=2))
+    typer.echo(render_html(_printable(number, doc)) if html else json.dumps(doc, indent=2))
 
 
 @invoice_app.command("pdf")
 def pdf(number: str, out: Annotated[Path, typer.Option("-o", "--out")]) -> None:
     """Write one invoice as a PDF document."""
-    from projections.invoice_document import document_of, render_pdf
+    from projections.invoice_document import render_pdf
 
-    out.write_bytes(render_pdf(document_of(_find(number))))
+    out.write_bytes(render_pdf(_printable(number, _find(number))))
     Console(stderr=True).print(f"wrote {out}")
 
 

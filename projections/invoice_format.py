@@ -1,8 +1,9 @@
 """The invoice document as display strings, shared by the HTML and PDF renderers.
 
-Input is the stored invoice document: `Invoice.to_json_dict()` plus `number`, `series`,
-`invoice_id`, `status`, optionally `difference` (lines), `previous_total` and `seller`.
-Money stays Decimal until it becomes text; nothing here escapes or encodes.
+Input is a `Printable`: the published invoice as the contract types it
+(`schemas.billing.InvoiceDocument`, read by `document_of`), the lines it shows, a
+revision's difference and the seller. Money stays Decimal until it becomes text;
+nothing here escapes or encodes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from schemas.billing import InvoiceDocument, InvoiceLineRecord
 
 # Placeholder seller: no real company is configured yet; a document may pass `seller`.
 PLACEHOLDER_SELLER: Mapping[str, Any] = {
@@ -69,6 +72,31 @@ def period(start: str, end: str) -> str:
 
 
 @dataclass(frozen=True)
+class Printable:
+    """What an invoice document shows."""
+
+    invoice: InvoiceDocument
+    status: str
+    """`issued`, or `revised` for a revision."""
+    lines: tuple[InvoiceLineRecord, ...]
+    """A revision shows its full re-rated lines; other invoices their lines."""
+    difference: tuple[InvoiceLineRecord, ...] | None
+    """A revision's lines: the difference to the invoice it replaces."""
+    seller: Mapping[str, Any] | None = None
+
+
+def document_of(doc: Mapping[str, Any], seller: Mapping[str, Any] | None = None
+                ) -> Printable:
+    """A published invoice (as on `billing.invoices`) read through the contract
+    (`InvoiceDocument`; a document off it raises `pydantic.ValidationError`)."""
+    invoice = InvoiceDocument.model_validate(doc)
+    revised = invoice.revision > 0
+    return Printable(invoice, "revised" if revised else "issued",
+                     tuple(invoice.rerated_lines or invoice.lines),
+                     tuple(invoice.lines) if revised else None, seller)
+
+
+@dataclass(frozen=True)
 class LineView:
     description: str
     detail: str
@@ -98,59 +126,56 @@ class InvoiceView:
     previous_total: str | None
 
 
-def line_view(line: Mapping[str, Any], currency: str, invoice_period: str) -> LineView:
-    kind = str(line.get("kind", ""))
-    details = [f"plan {line['plan']}"] if line.get("plan") else []
-    if line.get("period_start") and line.get("period_end"):
-        own = period(line["period_start"], line["period_end"])
+def line_view(line: InvoiceLineRecord, currency: str, invoice_period: str) -> LineView:
+    details = [f"plan {line.plan}"] if line.plan else []
+    if line.period_start and line.period_end:
+        own = period(line.period_start, line.period_end)
         if own != invoice_period:
             details.append(own)
     return LineView(
-        description=str(line.get("description") or KIND_LABELS.get(kind, kind)),
+        description=line.description or KIND_LABELS.get(line.kind, line.kind),
         detail=" · ".join(details),
-        product=str(line.get("product") or ""),
-        meter=str(line.get("meter") or "—"),
-        quantity=quantity(line["quantity"]),
-        unit_price=unit_price(line["unit_price"], currency),
-        amount=money(line["amount"], currency),
+        product=line.product,
+        meter=line.meter or "—",
+        quantity=quantity(line.quantity),
+        unit_price=unit_price(line.unit_price, currency),
+        amount=money(line.amount, currency),
     )
 
 
-def invoice_view(doc: Mapping[str, Any]) -> InvoiceView:
-    currency = str(doc["currency"])
-    revision = int(doc.get("revision") or 0)
-    span = period(doc["cycle_start"], doc["cycle_end"])
-    issued = doc.get("issued_at")
-    seller = doc.get("seller") or PLACEHOLDER_SELLER
+def invoice_view(doc: Printable) -> InvoiceView:
+    inv = doc.invoice
+    currency, revision = inv.currency, inv.revision
+    span = period(inv.cycle_start, inv.cycle_end)
+    seller = doc.seller or PLACEHOLDER_SELLER
     address: Sequence[Any] = seller.get("address") or ()
     if isinstance(address, str):
         address = address.splitlines()
     facts: tuple[tuple[str, str], ...] = (
-        ("Invoice number", str(doc["number"])),
-        ("Account", str(doc["account"])),
+        ("Invoice number", inv.number),
+        ("Account", inv.account),
         ("Billing period", span),
-        ("Issue date", day(instant(issued)) if issued else "—"),
-        ("Price book", str(doc.get("pricebook") or "—")),
-        ("Invoice kind", INVOICE_KINDS.get(str(doc["kind"]), str(doc["kind"]))),
+        ("Issue date", day(instant(inv.issued_at)) if inv.issued_at else "—"),
+        ("Price book", inv.pricebook or "—"),
+        ("Invoice kind", INVOICE_KINDS.get(inv.kind, inv.kind)),
         ("Revision", f"{revision} (original)" if revision == 0 else str(revision)),
-        ("Status", str(doc.get("status") or "issued")),
-        ("Series", str(doc.get("series") or "—")),
-        ("Invoice id", str(doc.get("invoice_id") or "—")),
+        ("Status", doc.status),
+        ("Series", inv.series),
+        ("Invoice id", inv.invoice_id),
     )
-    if doc.get("credit_balance") is not None:  # a downgrade's credit, after this invoice
-        facts += (("Credit balance left", money(doc["credit_balance"], currency)),)
-    difference = doc.get("difference")
-    previous = doc.get("previous_total")
+    if inv.credit_balance is not None:  # a downgrade's credit, after this invoice
+        facts += (("Credit balance left", money(inv.credit_balance, currency)),)
+    difference = doc.difference or ()
     return InvoiceView(
-        number=str(doc["number"]),
+        number=inv.number,
         seller_name=str(seller.get("name") or ""),
         seller_address=tuple(str(x) for x in address),
         facts=facts,
-        lines=tuple(line_view(x, currency, span) for x in doc.get("lines") or ()),
-        total=money(doc["total"], currency),
+        lines=tuple(line_view(x, currency, span) for x in doc.lines),
+        total=money(inv.total, currency),
         difference_title=f"Difference to revision {revision - 1}" if revision > 0 else None,
-        difference=tuple(line_view(x, currency, span) for x in difference or ()),
-        difference_total=money(sum((Decimal(x["amount"]) for x in difference or ()), ZERO),
-                               currency),
-        previous_total=money(previous, currency) if previous is not None else None,
+        difference=tuple(line_view(x, currency, span) for x in difference),
+        difference_total=money(sum((Decimal(x.amount) for x in difference), ZERO), currency),
+        previous_total=(money(inv.previous_total, currency)
+                        if inv.previous_total is not None else None),
     )

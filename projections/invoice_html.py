@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from html import escape
-from typing import Any
 
-from projections.invoice_format import COLUMNS, InvoiceView, LineView, invoice_view
+from projections.invoice_format import COLUMNS, InvoiceView, LineView, Printable, invoice_view
 
 STYLE = """
 body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; color: #222; margin: 2em auto;
@@ -60,7 +59,7 @@ def _difference(view: InvoiceView) -> str:
     return "\n".join(parts)
 
 
-def render_html(doc: dict[str, Any]) -> str:
+def render_html(doc: Printable) -> str:
     view = invoice_view(doc)
     address = "".join(f"<br>{escape(x)}" for x in view.seller_address)
     facts = "\n".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in view.facts)

@@ -13,13 +13,19 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import TableBordersLayout
 from fpdf.fonts import FontFace, TTFFont
 
-from projections.invoice_format import COLUMNS, InvoiceView, LineView, instant, invoice_view
+from projections.invoice_format import (
+    COLUMNS,
+    InvoiceView,
+    LineView,
+    Printable,
+    instant,
+    invoice_view,
+)
 
 FONT_DIRS: tuple[Path, ...] = (
     Path("/usr/share/fonts/truetype/dejavu"),
@@ -140,12 +146,12 @@ class _InvoicePDF(FPDF):
             row.cell(self.text_of(total), align="R")
 
 
-def render_pdf(doc: dict[str, Any], *, font_dirs: Sequence[Path] = FONT_DIRS) -> bytes:
+def render_pdf(doc: Printable, *, font_dirs: Sequence[Path] = FONT_DIRS) -> bytes:
     """The invoice as PDF bytes; `font_dirs=()` forces the core Helvetica font."""
     view = invoice_view(doc)
     pdf = _InvoicePDF(view, font_dirs)
     # a fixed creation date (not "now") so one document always renders to the same bytes
-    pdf.set_creation_date(instant(doc.get("issued_at") or doc["cycle_end"]).astimezone(UTC))
+    pdf.set_creation_date(instant(doc.invoice.issued_at or doc.invoice.cycle_end).astimezone(UTC))
     pdf.set_title(pdf.text_of(f"Invoice {view.number}"))
     pdf.set_author(pdf.text_of(view.seller_name))
     pdf.set_creator("metering")

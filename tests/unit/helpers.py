@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from core.accounts import AccountState
@@ -10,7 +11,11 @@ from core.derive import rules_for
 from core.limits import LimitsContext
 from core.process import Deduplicator, Outcome, Policy
 from core.validate import RecordMeta
+from pricing.aggregates import CycleAggregates
+from pricing.cycles import cycle_containing
 from pricing.pricebook_loader import load_pricebook
+from pricing.rating import rate_cycle
+from pricing.timeline import PlanInterval, PlanTimeline
 
 BOOK = load_pricebook("marketing_tiers")
 RULES = rules_for(BOOK)
@@ -70,3 +75,17 @@ def _subject(raw: bytes) -> bytes | None:
     except Exception:
         return None
     return s.encode() if isinstance(s, str) else None
+
+
+def invoice_doc(account: str = "acme", number: str = "INV-2026-000007") -> dict[str, Any]:
+    """A rated cycle invoice as `billing.invoices` carries it."""
+    book = load_pricebook("package_plans")
+    cycle = cycle_containing(date(2026, 2, 1), datetime(2026, 2, 15, tzinfo=UTC))
+    timeline = PlanTimeline(account, date(2026, 2, 1),
+                            (PlanInterval("package", "starter", cycle.start),))
+    values = {"package": {"contacts.peak": Decimal(100), "email.sent": Decimal(16_001)}}
+    invoice = rate_cycle(book, timeline, cycle,
+                         CycleAggregates(account, cycle, values, {})).invoice
+    doc = invoice.to_json_dict()
+    return {"record": "invoice", **doc, "type": "invoice.issued", "invoice_id": f"inv-{number}",
+            "number": number, "series": "INV-2026"}

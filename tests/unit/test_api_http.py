@@ -28,7 +28,7 @@ from pricing.pricebook_loader import load_pricebook
 from schemas.envelope import CloudEvent
 from schemas.records import Alert
 from schemas.topics import Topics
-from tests.unit.helpers import Harness, event
+from tests.unit.helpers import Harness, event, invoice_doc
 
 BOOK = load_pricebook("marketing_tiers")
 CTX = LimitsContext({BOOK.name: BOOK}, BOOK.name)
@@ -424,15 +424,20 @@ def test_alerts_and_invoices_come_from_their_topics_per_account(api: Api) -> Non
     assert [a["threshold"] for a in r.json()["alerts"]] == ["100%", "90%"]  # keep=2
     r = api.client.get("/v1/accounts/acme/alerts?limit=1", headers=bearer("acme-reader"))
     assert [a["id"] for a in r.json()["alerts"]] == ["a-100%"]
-    invoice = {"type": "invoice.issued", "invoice_id": "i1", "number": "INV-000001",
+    invoice = invoice_doc("acme", "INV-2026-000001")
+    partial = {"type": "invoice.issued", "invoice_id": "i3", "number": "INV-000003",
                "account": "acme", "kind": "cycle", "total": "7000.00",
-               "cycle_end": "2026-04-01T00:00:00Z"}
-    for doc in (invoice, {**invoice, "account": "globex", "invoice_id": "i2"},
+               "cycle_end": "2026-04-01T00:00:00Z"}  # off the contract: no lines, ...
+    for doc in (invoice, invoice_doc("globex", "INV-2026-000002"), partial,
                 {"type": "plan.changed", "id": "c1", "account": "acme"}):
         api.feeds.apply(TOPICS.invoices, json.dumps(doc).encode())
     r = api.client.get("/v1/accounts/acme/invoices", headers=bearer("acme-reader"))
-    assert [(i["number"], i["total"]) for i in r.json()["invoices"]] == [("INV-000001",
-                                                                          "7000.00")]
+    body = r.json()
+    assert [(i["number"], i["total"]) for i in body["invoices"]] == [
+        ("INV-2026-000001", invoice["total"])]
+    assert body["invoices"][0]["lines"] == invoice["lines"]  # the typed record, as stored
+    assert [(i["invoice_id"], i["reason"]) for i in body["invalid"]] == [
+        ("i3", "invalid_invoice_document")]
 
 
 def test_openapi_declares_both_key_schemes_and_the_cloudevents_bodies(api: Api) -> None:

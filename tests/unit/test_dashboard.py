@@ -9,9 +9,8 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -22,11 +21,7 @@ from api.feeds import Feeds
 from api.keys import ApiKey, KeyStore
 from api.ops import LagRow, RejectedCount
 from infra.clock import FixedClock
-from pricing.aggregates import CycleAggregates
 from pricing.book_diff import BookChange
-from pricing.cycles import cycle_containing
-from pricing.pricebook_loader import load_pricebook
-from pricing.rating import rate_cycle
 from pricing.simulation import (
     Rated,
     RatedChange,
@@ -36,9 +31,9 @@ from pricing.simulation import (
     SimulationResult,
     compare,
 )
-from pricing.timeline import PlanInterval, PlanTimeline
 from projections.invoice_format import money
 from schemas.records import Alert, Decision
+from tests.unit.helpers import invoice_doc
 from tests.unit.test_api_http import CTX, NOW, TOPICS, DictView, FakeProducer, acme_state
 
 KEYS = {"acme-reader": ("k-acme", ["acme"]), "globex-reader": ("k-globex", ["globex"]),
@@ -52,20 +47,6 @@ ALERT = {"account": "acme", "product": "email", "plan": "email-7k", "meter": "em
 
 def bearer(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEYS[name][0]}"}
-
-
-def invoice_doc(account: str = "acme", number: str = "INV-2026-000007") -> dict[str, Any]:
-    """A rated cycle invoice as `billing.invoices` carries it."""
-    book = load_pricebook("package_plans")
-    cycle = cycle_containing(date(2026, 2, 1), NOW.replace(month=2))
-    timeline = PlanTimeline(account, date(2026, 2, 1),
-                            (PlanInterval("package", "starter", cycle.start),))
-    values = {"package": {"contacts.peak": Decimal(100), "email.sent": Decimal(16_001)}}
-    invoice = rate_cycle(book, timeline, cycle,
-                         CycleAggregates(account, cycle, values, {})).invoice
-    doc = invoice.to_json_dict()
-    return {**doc, "type": "invoice.issued", "invoice_id": f"inv-{number}", "number": number,
-            "series": "INV-2026"}
 
 
 def fill(feeds: Feeds) -> None:
@@ -83,7 +64,8 @@ def fill(feeds: Feeds) -> None:
         "at": "2026-03-08T09:30:00Z", "cycle_start": "2026-03-01T00:00:00Z",
         "cycle_end": "2026-04-01T00:00:00Z"})
     feeds.apply(TOPICS.decisions, decision.model_dump_json().encode())
-    for doc in (invoice_doc(), invoice_doc("globex", "INV-2026-000008")):
+    broken = {**invoice_doc(number="INV-2026-000009"), "total": 12.5}  # off the contract
+    for doc in (invoice_doc(), invoice_doc("globex", "INV-2026-000008"), broken):
         feeds.apply(TOPICS.invoices, json.dumps(doc).encode())
 
 
@@ -225,6 +207,16 @@ def test_invoice_documents_are_scoped_by_the_read_right(client: TestClient) -> N
     r = client.get("/v1/accounts/globex/invoices/INV-2026-000008.html",
                    headers=bearer("globex-reader"))
     assert r.status_code == 200 and "INV-2026-000008" in r.text
+
+
+def test_an_invoice_document_off_the_contract_is_a_reasoned_422(client: TestClient) -> None:
+    """The documents read the typed record: a stored one that is not is refused, naming
+    the field, never a 500 nor half a page."""
+    for ext in ("html", "pdf"):
+        r = client.get(f"/v1/accounts/acme/invoices/INV-2026-000009.{ext}",
+                       headers=bearer("acme-reader"))
+        assert (r.status_code, r.json()["reason"]) == (422, "invalid_invoice_document")
+        assert "total" in r.json()["error"]
 
 
 def test_ops_status_needs_read_on_every_account_and_is_cached(client: TestClient,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from pypdf import PdfReader
 
 from pricing.aggregates import CycleAggregates
@@ -18,7 +19,7 @@ from pricing.limits import decide_at_limit, decision_invoice
 from pricing.pricebook_loader import load_pricebook
 from pricing.rating import rate_cycle
 from pricing.timeline import PlanInterval, PlanTimeline
-from projections.invoice_document import render_html, render_pdf
+from projections.invoice_document import Printable, document_of, render_html, render_pdf
 from projections.invoice_format import money, period, quantity, unit_price
 from projections.invoice_pdf import FONT_DIRS, FONT_FILES, safe_text
 
@@ -31,11 +32,18 @@ def utc(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=UTC)
 
 
-def document(invoice: Invoice, number: str = "INV-2025-000042", **extra: Any) -> dict[str, Any]:
-    doc = invoice.to_json_dict()
-    doc.update(number=number, series="INV-2025", invoice_id="inv-0042", status="issued")
-    doc.update(extra)
-    return doc
+def published(invoice: Invoice, number: str = "INV-2025-000042", **extra: Any
+              ) -> dict[str, Any]:
+    """The invoice as the ledger publishes it on `billing.invoices`."""
+    revised = invoice.revision > 0
+    return {"record": "invoice", **invoice.to_json_dict(), "invoice_id": "inv-0042",
+            "series": number[:8], "number": number,
+            "type": "invoice.revised" if revised else "invoice.issued", **extra}
+
+
+def document(invoice: Invoice, number: str = "INV-2025-000042",
+             seller: dict[str, Any] | None = None, **extra: Any) -> Printable:
+    return document_of(published(invoice, number, **extra), seller)
 
 
 def flex_invoice(account: str = "acct-1") -> Invoice:
@@ -99,9 +107,10 @@ def test_hostile_values_are_escaped() -> None:
     hostile = '<script>alert("x")</script>'
     line = InvoiceLine("adjustment", "p&q", None, Decimal(1), Decimal(1), Decimal(1),
                        description='<img src=x onerror="boom">')
-    invoice = Invoice(hostile, utc(2025, 3, 1), utc(2025, 4, 1), "cycle", "USD", (line,))
-    page = render_html(document(invoice, number="<b>INV</b>"))
-    assert "<script>" not in page and "<img" not in page and "<b>INV" not in page
+    invoice = Invoice(hostile, utc(2025, 3, 1), utc(2025, 4, 1), "cycle", "USD", (line,),
+                      pricebook="<b>book</b>")
+    page = render_html(document(invoice))
+    assert "<script>" not in page and "<img" not in page and "<b>book" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=&quot;boom&quot;&gt;" in page and "p&amp;q" in page
 
@@ -112,9 +121,11 @@ def test_revision_shows_the_difference_and_the_previous_total() -> None:
     diff = invoice_difference(old, new)
     assert diff
     revised = Invoice(new.account, new.cycle_start, new.cycle_end, new.kind, new.currency,
-                      new.lines, new.pricebook, new.issued_at, revision=2)
-    doc = document(revised, status="revised", previous_total=format(old.total, "f"),
-                   difference=[x.to_json_dict() for x in diff])
+                      tuple(diff), new.pricebook, new.issued_at, revision=2)
+    doc = document(revised, "REV-2025-000007", previous_total=format(old.total, "f"),
+                   rerated_lines=[x.to_json_dict() for x in new.lines],
+                   rerated_total=format(new.total, "f"), replaces="inv-0041")
+    assert doc.status == "revised" and doc.lines[0].kind in {"base_fee", "overage"}
     page = render_html(doc)
     change = new.total - old.total
     assert "Difference to revision 1" in page and diff[0].description in page
@@ -185,3 +196,29 @@ def test_the_credit_balance_left_is_shown_on_the_document() -> None:
     page = render_html(document(package_invoice(10), credit_balance="129.94"))
     assert "Credit balance left" in page and "USD 129.94" in page
     assert "Credit balance left" not in render_html(document(package_invoice(10)))
+
+
+@pytest.mark.parametrize("change", [
+    {"number": "<b>INV</b>"}, {"total": 12.5}, {"cycle_start": "March"}, {"lines": None},
+    {"period_start": "2025-03-01T00:00:00Z"},
+])
+def test_a_document_off_the_contract_is_refused(change: dict[str, Any]) -> None:
+    """The documents read the typed record (`schemas.billing.InvoiceDocument`): a stored
+    document that is not one is refused with the field at fault, never half rendered."""
+    with pytest.raises(ValidationError) as refused:
+        document_of({**published(flex_invoice()), **change})
+    assert next(iter(change)) in str(refused.value)
+
+
+def test_the_cli_names_the_field_of_a_document_off_the_contract(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`metering invoice show --html` / `pdf` of such a document exits 2 with the reason."""
+    import typer
+
+    from cli.billing import _printable
+
+    assert _printable("INV-2025-000042", published(flex_invoice())).invoice.total == "1000.00"
+    with pytest.raises(typer.Exit) as stopped:
+        _printable("INV-2025-000042", {**published(flex_invoice()), "total": 12.5})
+    assert stopped.value.exit_code == 2
+    assert "total" in capsys.readouterr().err
