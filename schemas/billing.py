@@ -104,6 +104,17 @@ class InvoiceCandidate(InvoiceRecord):
     series: str = Field(pattern=r"^(INV|REV)-\d{4}$")
 
 
+class InvoiceRevision(InvoiceCandidate):
+    """A re-rating's revision of a cycle invoice (`metering rerate`): its lines are the
+    difference to the invoice it replaces, `rerated_lines` the invoice as re-rated."""
+
+    revision: int = Field(ge=1)
+    rerated_lines: list[InvoiceLineRecord]
+    rerated_total: Decimal_
+    previous_total: Decimal_
+    replaces: str
+
+
 class PlanChangeCandidate(PlanChangeRecord):
     id: str
 
@@ -131,6 +142,7 @@ BILLING_SCHEMAS: dict[str, type[BaseModel]] = {
     "billing.invoice_line": InvoiceLineRecord, "billing.invoice": InvoiceRecord,
     "billing.plan_change": PlanChangeRecord, "billing.limit_decision": LimitDecisionRecord,
     "billing.invoice_candidate": InvoiceCandidate,
+    "billing.invoice_revision": InvoiceRevision,
     "billing.plan_change_candidate": PlanChangeCandidate,
     "billing.invoice_document": InvoiceDocument,
     "billing.plan_changed_document": PlanChangedDocument,

@@ -24,7 +24,8 @@ from pricing.pricebook_loader import load_pricebook
 from projections.billing_app import _candidate
 from projections.invoicing import candidates
 from projections.offline_log import read_log
-from projections.offline_rating import rate_log
+from projections.offline_rating import MemorySource, rate_log
+from projections.rerating import rerate
 from schemas.billing import CANDIDATE, RATING_RECORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +115,26 @@ def test_rating_records_of_each_kind_are_typed() -> None:
     kinds = {RATING_RECORD.validate_python(r).record
              for example in EXAMPLES for r in _rated(*example)}
     assert kinds == {"invoice", "plan_change", "limit_decision"}
+
+
+def test_a_revision_matches_its_exported_schema() -> None:
+    """`metering rerate`'s revision of a cycle invoice issued with a wrong amount: the
+    difference as lines, the re-rated invoice, the totals and the id it replaces."""
+    example, book_name, until = EXAMPLES[1]
+    book = load_pricebook(book_name)
+    lines = (ROOT / "pricing" / "examples" / example).read_bytes().splitlines()
+    aggregator, _ = read_log(lines, book, fallback=datetime.fromisoformat(until))
+    records, _ = rate_log(book, aggregator, datetime.fromisoformat(until))
+    issued = {c["invoice_id"]: json.loads(json.dumps(c)) for c in candidates(records)}
+    wrong = next(c for c in issued.values() if c["kind"] == "cycle")
+    wrong["lines"][0]["amount"], wrong["total"] = "1.00", "1.00"
+    result = rerate(MemorySource(aggregator), issued, {book.name: book}, book.name,
+                    datetime.fromisoformat(until))
+    revision, = result.revisions
+    assert revision["replaces"] == wrong["invoice_id"] and revision["revision"] == 1
+    for name in ("billing.invoice_revision", "billing.invoice_candidate"):
+        _validator(name).validate(revision)
+    _validator("billing.invoice_document").validate(
+        {**revision, "type": "invoice.revised", "number": f"{revision['series']}-000001"})
+    with pytest.raises(jsonschema.ValidationError):  # an original is no revision
+        _validator("billing.invoice_revision").validate(wrong)
