@@ -26,7 +26,7 @@ from core.accounts import AccountState
 from core.can_send import CanSendAnswer, can_send
 from core.limits import LimitsContext
 from infra.clock import Clock
-from schemas.billing import InvoiceDocument
+from schemas.billing import InvoiceDocument, off_contract
 from schemas.events import Product
 from schemas.records import Alert, Decision
 
@@ -164,11 +164,9 @@ def accounts_router(access: Access, view: StateView, producer: list[EventProduce
             try:
                 typed.append(InvoiceDocument.model_validate(doc))
             except ValidationError as exc:
-                first = exc.errors(include_url=False, include_input=False)[0]
-                where = ".".join(str(p) for p in first["loc"]) or "<root>"
                 invalid.append(InvalidInvoice(
                     invoice_id=_text(doc.get("invoice_id")), number=_text(doc.get("number")),
-                    error=f"{where}: {first['msg']}"))
+                    error=off_contract(exc)))
         return InvoiceList(account=account, invoices=typed, invalid=invalid)
 
     return router

@@ -18,6 +18,7 @@ from api.auth import Access
 from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from api.feeds import Feeds
 from projections.invoice_document import Printable, document_of
+from schemas.billing import off_contract
 
 # the page is ours, escaped, with an inline stylesheet and nothing else
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -38,11 +39,9 @@ def invoice_documents_router(access: Access, feeds: Feeds) -> APIRouter:
                 try:
                     return document_of(doc)
                 except ValidationError as exc:  # stored off the contract: say where
-                    first = exc.errors(include_url=False, include_input=False)[0]
-                    where = ".".join(str(p) for p in first["loc"]) or "<root>"
                     raise ApiError(422, "invalid_invoice_document",
                                    f"invoice {number!r} is not a valid invoice document: "
-                                   f"{where}: {first['msg']}") from exc
+                                   f"{off_contract(exc)}") from exc
         raise ApiError(404, "unknown_invoice", f"no invoice {number!r} of account {account!r}")
 
     def headers(number: str, ext: str) -> dict[str, str]:

@@ -58,11 +58,10 @@ def _printable(number: str, doc: dict[str, Any]) -> Printable:
     try:
         return document_of(doc)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        from schemas.billing import off_contract
+
         Console(stderr=True).print(f"[red]error:[/red] invoice {escape(repr(number))} is not "
-                                   f"a valid invoice document: {escape(where)}: "
-                                   f"{escape(first['msg'])}")
+                                   f"a valid invoice document: {escape(off_contract(exc))}")
         raise typer.Exit(2) from exc
 
 

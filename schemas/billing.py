@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 Decimal_ = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$",
                                 description="A decimal number, exact, as a string.")]
@@ -148,3 +148,9 @@ BILLING_SCHEMAS: dict[str, type[BaseModel]] = {
     "billing.plan_changed_document": PlanChangedDocument,
 }
 """Exported as `schemas/json/<name>.v1.json`."""
+
+
+def off_contract(exc: ValidationError) -> str:
+    """Where and why a record is off the contract: its first error, `field.path: why`."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    return f"{'.'.join(str(p) for p in first['loc']) or '<root>'}: {first['msg']}"
