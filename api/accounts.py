@@ -156,7 +156,8 @@ def accounts_router(access: Access, view: StateView, producer: list[EventProduce
         """The newest limit decisions (blocked, upgraded, flex, downgrades)."""
         return DecisionList(account=account, decisions=feeds.decisions(account, limit))
 
-    @router.get("/invoices", response_model=InvoiceList)
+    # the documents as they were published: fields a document does not carry stay out
+    @router.get("/invoices", response_model=InvoiceList, response_model_exclude_unset=True)
     def invoices(account: Readable) -> InvoiceList:
         """Issued invoices and revisions of the account."""
         typed, invalid = [], []

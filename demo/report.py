@@ -13,6 +13,7 @@ from rich.table import Table
 from demo.outcome import Fact, Outcome
 from demo.story import Chapter
 from projections.invoice_format import line_view, money, period
+from schemas.billing import NumberedInvoice
 
 
 def _when(value: object) -> str:
@@ -25,18 +26,19 @@ def _amount(value: object) -> str:
 
 
 def _invoice_rows(docs: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """One row per numbered invoice (ClickHouse `invoices.doc` with its number), read
+    through the contract (`NumberedInvoice`)."""
     rows = []
-    for d in docs:
-        span = period(d["cycle_start"], d["cycle_end"])
-        views = [line_view(ln, d["currency"], span) for ln in d["lines"]]
+    for d in map(NumberedInvoice.model_validate, docs):
+        span = period(d.cycle_start, d.cycle_end)
+        views = [line_view(ln, d.currency, span) for ln in d.lines]
         lines = "; ".join(v.description + (f" {v.amount}" if len(views) > 1 else "")
                           for v in views)
-        used = ", ".join(f"{k} {_amount(Decimal(v))}" for k, v in (d.get("usage") or {}).items()
-                         if d["kind"] == "cycle" and Decimal(v))
+        used = ", ".join(f"{k} {_amount(Decimal(v))}" for k, v in (d.usage or {}).items()
+                         if d.kind == "cycle" and Decimal(v))
         lines += f" · used: {used}" if used else ""
-        kind = d["kind"] + (f" rev {d['revision']}" if int(d.get("revision") or 0) else "")
-        rows.append((f"{d['number']} {kind}", span, money(d["total"], d["currency"]),
-                     escape(lines)))
+        kind = d.kind + (f" rev {d.revision}" if d.revision else "")
+        rows.append((f"{d.number} {kind}", span, money(d.total, d.currency), escape(lines)))
     return rows
 
 

@@ -119,11 +119,17 @@ class PlanChangeCandidate(PlanChangeRecord):
     id: str
 
 
-class InvoiceDocument(InvoiceCandidate):
-    """`billing.invoices`: a numbered invoice (revision 0) or revision."""
+class NumberedInvoice(InvoiceCandidate):
+    """An invoice (or revision) the ledger numbered, as ClickHouse `invoices.doc` holds
+    it."""
+
+    number: str = Field(pattern=r"^(INV|REV)-\d{4}-\d{6,}$")
+
+
+class InvoiceDocument(NumberedInvoice):
+    """`billing.invoices`: a numbered invoice (revision 0) or revision, published."""
 
     type: Literal["invoice.issued", "invoice.revised"]
-    number: str = Field(pattern=r"^(INV|REV)-\d{4}-\d{6,}$")
 
 
 class PlanChangedDocument(PlanChangeCandidate):
@@ -144,6 +150,7 @@ BILLING_SCHEMAS: dict[str, type[BaseModel]] = {
     "billing.invoice_candidate": InvoiceCandidate,
     "billing.invoice_revision": InvoiceRevision,
     "billing.plan_change_candidate": PlanChangeCandidate,
+    "billing.numbered_invoice": NumberedInvoice,
     "billing.invoice_document": InvoiceDocument,
     "billing.plan_changed_document": PlanChangedDocument,
 }

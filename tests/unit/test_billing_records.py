@@ -73,6 +73,8 @@ def test_rated_records_and_candidates_match_the_exported_schemas(example: str, b
             published = {**candidate, "type": kind,
                          "number": f"{candidate['series']}-{number:06d}"}
             _validator("billing.invoice_document").validate(published)
+            stored = {k: v for k, v in published.items() if k != "type"}  # invoices.doc
+            _validator("billing.numbered_invoice").validate(stored)
         else:
             _validator("billing.plan_changed_document").validate(
                 {**candidate, "type": "plan.changed"})
