@@ -165,9 +165,9 @@ def accounts_router(access: Access, view: StateView, producer: list[EventProduce
             try:
                 typed.append(InvoiceDocument.model_validate(doc))
             except ValidationError as exc:
-                invalid.append(InvalidInvoice(
+                invalid.append(InvalidInvoice(  # every field set: the answer excludes unset
                     invoice_id=_text(doc.get("invoice_id")), number=_text(doc.get("number")),
-                    error=off_contract(exc)))
+                    reason="invalid_invoice_document", error=off_contract(exc)))
         return InvoiceList(account=account, invoices=typed, invalid=invalid)
 
     return router
