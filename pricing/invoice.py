@@ -8,18 +8,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pricing.money import ZERO, cents
+from schemas.billing import LineKind
 
-LineKind = Literal[
-    "base_fee",
-    "overage",
-    "usage_fee",
-    "flex_purchase",
-    "upgrade_difference",
-    "proration",
-    "seasonal_seats",
-    "credit",
-    "adjustment",
-]
 InvoiceKind = Literal["cycle", "immediate"]
 NEGATIVE_KINDS: frozenset[str] = frozenset({"credit", "adjustment"})
 

@@ -24,7 +24,7 @@ from pricing.aggregates import CycleAggregates
 from pricing.charge_models import build_charge_model
 from pricing.credits import apply_credit
 from pricing.cycles import Cycle, cycle_containing
-from pricing.invoice import Invoice, InvoiceLine, LineKind
+from pricing.invoice import Invoice, InvoiceLine
 from pricing.limits import LimitDecision, plan_limit
 from pricing.money import ZERO, cents
 from pricing.plan_changes import PlanChange, cycle_consequences
@@ -32,6 +32,7 @@ from pricing.pricebook import Allowance, Plan, PriceBook, Product
 from pricing.pricebook_charges import ChargeSpec
 from pricing.storage import allowance
 from pricing.timeline import PlanInterval, PlanTimeline, cycle_for
+from schemas.billing import LineKind
 
 
 @dataclass(frozen=True)
