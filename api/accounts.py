@@ -26,7 +26,8 @@ from core.accounts import AccountState
 from core.can_send import CanSendAnswer, can_send
 from core.limits import LimitsContext
 from infra.clock import Clock
-from schemas.billing import InvoiceDocument, off_contract
+from schemas.billing import InvoiceDocument
+from schemas.errors import describe
 from schemas.events import Product
 from schemas.records import Alert, Decision
 
@@ -167,7 +168,7 @@ def accounts_router(access: Access, view: StateView, producer: list[EventProduce
             except ValidationError as exc:
                 invalid.append(InvalidInvoice(  # every field set: the answer excludes unset
                     invoice_id=_text(doc.get("invoice_id")), number=_text(doc.get("number")),
-                    reason="invalid_invoice_document", error=off_contract(exc)))
+                    reason="invalid_invoice_document", error=describe(exc, limit=1)))
         return InvoiceList(account=account, invoices=typed, invalid=invalid)
 
     return router

@@ -18,7 +18,7 @@ from api.auth import Access
 from api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from api.feeds import Feeds
 from projections.invoice_document import Printable, document_of
-from schemas.billing import off_contract
+from schemas.errors import describe
 
 # the page is ours, escaped, with an inline stylesheet and nothing else
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -41,7 +41,7 @@ def invoice_documents_router(access: Access, feeds: Feeds) -> APIRouter:
                 except ValidationError as exc:  # stored off the contract: say where
                     raise ApiError(422, "invalid_invoice_document",
                                    f"invoice {number!r} is not a valid invoice document: "
-                                   f"{off_contract(exc)}") from exc
+                                   f"{describe(exc, limit=1)}") from exc
         raise ApiError(404, "unknown_invoice", f"no invoice {number!r} of account {account!r}")
 
     def headers(number: str, ext: str) -> dict[str, str]:

@@ -58,10 +58,10 @@ def _printable(number: str, doc: dict[str, Any]) -> Printable:
     try:
         return document_of(doc)
     except ValidationError as exc:
-        from schemas.billing import off_contract
+        from schemas.errors import describe
 
         Console(stderr=True).print(f"[red]error:[/red] invoice {escape(repr(number))} is not "
-                                   f"a valid invoice document: {escape(off_contract(exc))}")
+                                   f"a valid invoice document: {escape(describe(exc, limit=1))}")
         raise typer.Exit(2) from exc
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from core.privacy import redact, scrub_decoded, scrub_raw
 from schemas.envelope import CloudEvent, Envelope
+from schemas.errors import describe
 from schemas.events import EVENT_DATA, QUANTITY_FIELDS, QUANTITY_LIMITS
 from schemas.records import RejectedEvent, RejectReason
 from schemas.typed_events import TYPED_EVENT
@@ -162,20 +163,13 @@ def decode_in_steps(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
     try:
         event = CloudEvent.model_validate(doc)
     except ValidationError as exc:
-        return reject(meta, RejectReason.INVALID_ENVELOPE, _errors(exc), raw, doc)
+        return reject(meta, RejectReason.INVALID_ENVELOPE, describe(exc), raw, doc)
     problem = _quantity_problem(event.type, event.data)
     if problem is not None:
         return reject(meta, problem[0], problem[1], raw, event)
     try:
         data = EVENT_DATA[event.type].model_validate(event.data)
     except ValidationError as exc:
-        return reject(meta, RejectReason.INVALID_DATA, _errors(exc), raw, event)
+        return reject(meta, RejectReason.INVALID_DATA, describe(exc), raw, event)
     return Decoded(event, data)
 
-
-def _errors(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from pricing.money import ZERO, cents
-from schemas.billing import LineKind
+from schemas.billing import InvoiceKind, LineKind
 
-InvoiceKind = Literal["cycle", "immediate"]
 NEGATIVE_KINDS: frozenset[str] = frozenset({"credit", "adjustment"})
 
 

@@ -54,7 +54,8 @@ from projections.projector import closing_time, log_fingerprint, project
 from projections.settings import SinkSettings
 from projections.simulation import publish_result, run_request
 from projections.sink import batch_token
-from schemas.billing import CANDIDATE, off_contract
+from schemas.billing import CANDIDATE
+from schemas.errors import describe
 from schemas.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -173,7 +174,7 @@ def _candidate(message: Any) -> dict[str, Any] | None:
         CANDIDATE.validate_python(doc)
     except (orjson.JSONDecodeError, ValidationError) as exc:
         CANDIDATES_INVALID.inc()
-        error = off_contract(exc) if isinstance(exc, ValidationError) else str(exc)
+        error = describe(exc, limit=1) if isinstance(exc, ValidationError) else str(exc)
         log.error("ledger.candidate_invalid", offset=message.offset, error=error[:1000])
         return None
     out: dict[str, Any] = doc

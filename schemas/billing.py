@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 Decimal_ = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$",
                                 description="A decimal number, exact, as a string.")]
 Time = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$",
                             description="RFC 3339, UTC.")]
+InvoiceKind = Literal["cycle", "immediate"]
 LineKind = Literal["base_fee", "overage", "usage_fee", "flex_purchase", "upgrade_difference",
                    "proration", "seasonal_seats", "credit", "adjustment"]
 
@@ -53,7 +54,7 @@ class InvoiceRecord(_Record):
     account: str
     cycle_start: Time
     cycle_end: Time
-    kind: Literal["cycle", "immediate"]
+    kind: InvoiceKind
     revision: int = Field(ge=0)
     issued_at: Time | None
     pricebook: str = Field(description='The price book that rated it, "name@version".')
@@ -155,9 +156,3 @@ BILLING_SCHEMAS: dict[str, type[BaseModel]] = {
     "billing.plan_changed_document": PlanChangedDocument,
 }
 """Exported as `schemas/json/<name>.v1.json`."""
-
-
-def off_contract(exc: ValidationError) -> str:
-    """Where and why a record is off the contract: its first error, `field.path: why`."""
-    first = exc.errors(include_url=False, include_input=False)[0]
-    return f"{'.'.join(str(p) for p in first['loc']) or '<root>'}: {first['msg']}"
