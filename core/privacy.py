@@ -79,11 +79,9 @@ PHONE = re.compile(
 LOOSE_PHONE = re.compile(r"\d(?:[\s().\-/]{0,3}\d){6,}")
 """For text that could not be parsed: any run of 7 or more digits, separators allowed."""
 _HINT = re.compile(r"[@+(]|%40|tel:", re.IGNORECASE)
-_HINT_BYTES = re.compile(rb"[@(\\]|%40|\+(?!\d\d:\d\d)|tel:", re.IGNORECASE)
-"""A superset of where `EMAIL` / `PHONE` can match in the decoded record: `@`, `%40`, `(`,
-`tel:`, a backslash escape (which could hide any of them) and a `+` that does not start
-a UTC offset (`+00:00`: no phone number begins that way, `PHONE` needs 6 digits or
-separators after the `+` and `:` is not one)."""
+_PLUS = re.compile(rb"\+(?!\d\d:\d\d)")
+"""A `+` that does not start a UTC offset (`+00:00`: no phone number begins that way,
+`PHONE` needs 6 digits or separators after the `+` and `:` is not one)."""
 _LAST_TOKEN = re.compile(r"(?<![^\s\"'<>,;])[^\s\"'<>,;]+\Z")
 
 
@@ -171,18 +169,25 @@ def scrub_event(doc: dict[str, Any], *, keep_sms_body: bool) -> dict[str, Any]:
     return out
 
 
-def scrub_decoded(raw: bytes, doc: dict[str, Any]) -> dict[str, Any]:
+def may_hold_personal_data(raw: bytes) -> bool:
+    """A superset of where `EMAIL` / `PHONE` can match in the decoded record: `@`, `%40`,
+    `(`, `tel:` in any case, a backslash escape (which could hide any of them) or a `+`
+    that does not start a UTC offset. Byte searches, cheap enough for every record."""
+    return (b"@" in raw or b"(" in raw or b"\\" in raw or b"%40" in raw
+            or (b"+" in raw and _PLUS.search(raw) is not None) or b"tel:" in raw.lower())
+
+
+def scrub_decoded(raw: bytes, doc: dict[str, Any], hinted: bool | None = None
+                  ) -> dict[str, Any]:
     """`scrub_event(doc, keep_sms_body=True)` for the decision, skipped (the same `doc`)
-    when it could change nothing: no character a redaction needs is in the record (`@`,
-    a `+` other than a UTC offset's, `(`, `%40`, `tel:`, nor a backslash escape that could
-    hide one) and no key names contact data. Most events take this path."""
-    if _may_hold_text(raw) or _has_contact_key(doc):
+    when it could change nothing: no hint of personal data in the record
+    (`may_hold_personal_data`; `hinted`: its answer, when the caller has it) and no key
+    names contact data. Most events take this path."""
+    if hinted is None:
+        hinted = may_hold_personal_data(raw)
+    if hinted or _has_contact_key(doc):
         return scrub_event(doc, keep_sms_body=True)
     return doc
-
-
-def _may_hold_text(raw: bytes) -> bool:
-    return _HINT_BYTES.search(raw) is not None
 
 
 def _has_contact_key(doc: dict[str, Any]) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from core.privacy import redact, scrub_decoded, scrub_raw
+from core.privacy import may_hold_personal_data, redact, scrub_decoded, scrub_raw
 from schemas.envelope import CloudEvent, Envelope
 from schemas.errors import describe
 from schemas.events import EVENT_DATA, QUANTITY_FIELDS, QUANTITY_LIMITS
@@ -103,17 +102,6 @@ def _quantity_problem(event_type: str, data: dict[str, Any]) -> tuple[RejectReas
     return None
 
 
-_PLUS = re.compile(rb"\+(?!\d\d:\d\d)")
-"""A `+` that does not start a UTC offset (no phone number is written `+00:00`)."""
-
-
-def may_hold_personal_data(raw: bytes) -> bool:
-    """`privacy`'s hint, checked cheaply: `@`, `(`, `%40`, a `+` other than a UTC
-    offset's, a backslash escape (which could hide any of them) or `tel:` in any case."""
-    return (b"@" in raw or b"(" in raw or b"\\" in raw or b"%40" in raw
-            or (b"+" in raw and _PLUS.search(raw) is not None) or b"tel:" in raw.lower())
-
-
 def decode(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
     """Parse and validate one record; every failure becomes a reasoned rejection.
 
@@ -123,18 +111,21 @@ def decode(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
     others take the two-step path, which scrubs and names the reason of a failure."""
     if len(raw) > MAX_EVENT_BYTES:
         return reject(meta, RejectReason.TOO_LARGE, f"{len(raw)} bytes > {MAX_EVENT_BYTES}", raw)
-    if not may_hold_personal_data(raw):
+    hinted = may_hold_personal_data(raw)
+    if not hinted:
         try:
             typed = TYPED_EVENT.validate_json(raw)
         except ValidationError:
             pass
         else:
             return Decoded(typed, typed.data)
-    return decode_in_steps(raw, meta)
+    return decode_in_steps(raw, meta, hinted)
 
 
-def decode_in_steps(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
-    """`decode`'s two-step path: parse, scrub, the envelope, the quantities, the data."""
+def decode_in_steps(raw: bytes, meta: RecordMeta, hinted: bool | None = None
+                    ) -> Decoded | RejectedEvent:
+    """`decode`'s two-step path: parse, scrub, the envelope, the quantities, the data
+    (`hinted`: `may_hold_personal_data(raw)`, when the caller asked it already)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -151,7 +142,7 @@ def decode_in_steps(raw: bytes, meta: RecordMeta) -> Decoded | RejectedEvent:
             return reject(meta, RejectReason.MALFORMED_JSON, str(exc), raw)  # > 4300 digits
     if not isinstance(doc, dict):
         return reject(meta, RejectReason.MALFORMED_JSON, "top level is not an object", raw)
-    doc = scrub_decoded(raw, doc)  # personal data out; an SMS body stays for derive
+    doc = scrub_decoded(raw, doc, hinted)  # personal data out; an SMS body stays for derive
     subject = doc.get("subject")
     if subject is None or subject == "":
         return reject(meta, RejectReason.MISSING_ACCOUNT, "subject (account id) missing", raw,

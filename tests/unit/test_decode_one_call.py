@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from core.privacy import is_contact_key
-from core.validate import Decoded, RecordMeta, decode, decode_in_steps, may_hold_personal_data
+from core.privacy import is_contact_key, may_hold_personal_data
+from core.validate import Decoded, RecordMeta, decode, decode_in_steps
 from schemas.events import EVENT_DATA, QUANTITY_FIELDS, QUANTITY_LIMITS, StorageMeasured
 from schemas.records import RejectedEvent
 from tests.unit.test_contract_strict import TYPES, _documents
