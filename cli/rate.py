@@ -1,29 +1,34 @@
 """`metering rate`: re-rate an exported event log offline, without a broker or ClickHouse.
 
-The log goes through the pipeline's own per-record decision and an in-memory aggregator
-with the ClickHouse views' semantics, then every account cycle ending at or before
-`--until` is rated with the price book. One JSON object per line: invoices
-(`"record": "invoice"`), plan changes (`"record": "plan_change"`) and limit decisions
-(`"record": "limit_decision"`). See docs/metering-rate.md.
+The log is indexed by account, then each account's lines go through the pipeline's own
+per-record decision and an in-memory aggregator with the ClickHouse views' semantics, and
+every account cycle ending at or before `--until` is rated with the price book, account
+after account (in several processes for a large log: `projections/offline_file.py`).
+One JSON object per line: invoices (`"record": "invoice"`), plan changes
+(`"record": "plan_change"`) and limit decisions (`"record": "limit_decision"`). See
+docs/metering-rate.md.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from pricing.lateness import LatenessConflict, resolve_lateness, with_lateness
 from pricing.pricebook_loader import PriceBookError, load_pricebook
-from projections.offline_log import read_log
-from projections.offline_rating import rate_log
+from projections.offline_file import index_file, rate_file
 from stream_processors.settings import ProcessorSettings
+
+SMALL_LOG = 200_000
+MAX_WORKERS = 8
 
 
 def _until(value: str) -> datetime:
@@ -49,6 +54,9 @@ def rate(
     allow_rejections: Annotated[bool, typer.Option(
         help="Exit 0 even when events were rejected or accounts could not be rated.")
                                 ] = False,
+    workers: Annotated[int, typer.Option(
+        min=0, help="Processes deciding and rating accounts (0: one per core, up to "
+                    f"{MAX_WORKERS}, for a log of {SMALL_LOG:,} lines or more).")] = 0,
 ) -> None:
     """Rate an exported event log: invoices, plan changes and limit decisions as JSON lines.
 
@@ -68,33 +76,40 @@ def rate(
     if lateness.source == "override":
         err.print(f"lateness: {lateness.describe()}")
     size = events.stat().st_size
-    with Progress(TextColumn("reading {task.description}"), BarColumn(), DownloadColumn(),
-                  console=err, transient=True) as progress, events.open("rb") as fh:
-        task = progress.add_task(events.name, total=size)
-        aggregator, summary = read_log(
-            fh, book, fallback=limit, on_line=lambda n: progress.advance(task, n))
-    records, problems = rate_log(book, aggregator, limit)
-    if out is None:
-        _write(typer.get_text_stream("stdout"), records)
-    else:
-        with out.open("w", encoding="utf-8") as fh_out:
-            _write(fh_out, records)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task(f"indexing {events.name}", total=size)
+        index = index_file(events, on_bytes=lambda n: progress.update(task, completed=n))
+        lines = sum(index.lines(key) for key in index.groups)
+        rating = progress.add_task(f"rating {len(index.groups)} accounts", total=lines)
+        chosen = workers or default_workers(lines)
+
+        def advance(n: int) -> None:
+            progress.advance(rating, n)
+
+        if out is None:
+            stdout = typer.get_binary_stream("stdout")
+            result = rate_file(index, book, limit, limit, stdout, chosen, advance)
+        else:
+            with out.open("wb") as fh_out:
+                result = rate_file(index, book, limit, limit, fh_out, chosen, advance)
+    summary, problems = result.summary, result.problems
     err.print(f"{summary.lines} events: {summary.accepted} accepted, "
               f"{summary.duplicates} duplicates, {sum(summary.rejected.values())} rejected; "
-              f"{len(records)} records")
+              f"{result.records} records")
     for reason, count in sorted(summary.rejected.items()):
         err.print(f"rejected {escape(str(reason))}: {count}")
-    early = summary.before_subscription()
+    early = sorted(summary.before_subscription(), key=lambda r: r.line)
     if early:
-        lines = ", ".join(str(r.line) for r in early[:10])
+        named = ", ".join(str(r.line) for r in early[:10])
         err.print(f"[yellow]warning:[/yellow] {len(early)} line(s) precede their account's "
-                  f"subscription (lines {escape(lines)}{', ...' if len(early) > 10 else ''}): "
+                  f"subscription (lines {escape(named)}{', ...' if len(early) > 10 else ''}): "
                   "put each account's account.subscribed line first")
     for problem in problems:
         err.print(f"[yellow]not rated:[/yellow] {escape(problem)}")
     if rejected is not None:
         with rejected.open("w", encoding="utf-8") as fh_rej:
-            for r in summary.rejections:
+            for r in sorted(summary.rejections, key=lambda r: r.line):
                 fh_rej.write(json.dumps({"line": r.line, "id": r.id, "account": r.account,
                                          "reason": r.reason, "detail": r.detail},
                                         separators=(",", ":")) + "\n")
@@ -104,10 +119,9 @@ def rate(
         raise typer.Exit(1)
 
 
-def _write(stream: TextIO, records: list[dict[str, object]]) -> None:
-    for record in records:
-        stream.write(json.dumps(record, separators=(",", ":")) + "\n")
-    stream.flush()
+def default_workers(lines: int) -> int:
+    """One process per core for a large log; one for a small one (a fork costs more)."""
+    return 1 if lines < SMALL_LOG else max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from functools import cache, lru_cache
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -39,6 +41,8 @@ from schemas import events as ev
 from schemas.records import MeterKind, MeterValue
 
 ONE = Decimal(1)
+SHARED = 100
+"""Meter values of whole quantities up to this size are built once and shared."""
 
 
 
@@ -80,11 +84,50 @@ class Derived:
 
 
 def _m(meter: str, kind: MeterKind, quantity: Decimal | int) -> MeterValue:
+    if type(quantity) is int and -SHARED <= quantity <= SHARED:
+        return _whole(meter, kind, quantity)
     return MeterValue(meter=meter, kind=kind, quantity=Decimal(quantity))
 
 
+@lru_cache(maxsize=2 * SHARED * 64)
+def _whole(meter: str, kind: MeterKind, quantity: int) -> MeterValue:
+    """A meter value of a whole quantity; the frequent ones (1-5 e-mails, a cart +1/-1)
+    built once (frozen, so an instance can be shared)."""
+    return MeterValue(meter=meter, kind=kind, quantity=Decimal(quantity))
+
+
+_SCALARS: tuple[object, ...] = (int, str, bool, type(None))
+
+
+def _json_native(annotation: object) -> bool:
+    """Whether a field's values are already what `model_dump(mode="json")` gives."""
+    if annotation in _SCALARS:
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return all(type(a) in _SCALARS for a in args)
+    if origin in (Union, UnionType):
+        return all(_json_native(a) for a in args)
+    return False
+
+
+@cache
+def _plain(model: type[BaseModel]) -> bool:
+    """A data model whose fields are all JSON scalars, with no serializer and no extra
+    keys: its stored data is its fields as they are."""
+    decorators = model.__pydantic_decorators__
+    return (model.model_config.get("extra") != "allow" and not model.model_computed_fields
+            and not decorators.field_serializers and not decorators.model_serializers
+            and all(_json_native(f.annotation) for f in model.model_fields.values()))
+
+
+def stored_data(data: BaseModel) -> dict[str, Any]:
+    """`data.model_dump(mode="json")`, without the serializer for the plain models."""
+    return dict(data.__dict__) if _plain(type(data)) else data.model_dump(mode="json")
+
+
 def derive(data: BaseModel, rules: DeriveRules) -> Derived:
-    stored = data.model_dump(mode="json")
+    stored = stored_data(data)
     if isinstance(data, ev.EmailSent):
         return Derived([_m("email.sent", "sum", data.count)], "", stored)
     if isinstance(data, ev.SmsSent):

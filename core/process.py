@@ -30,7 +30,14 @@ from core.validate import RecordMeta, decode, reject
 from pricing.sms_rates import UnknownCountry
 from schemas.envelope import Envelope
 from schemas.events import ACCOUNT_TYPES, SeatsChanged, SendScheduled
-from schemas.records import Alert, Decision, MeteredEvent, RejectedEvent, RejectReason
+from schemas.records import (
+    Alert,
+    Decision,
+    MeteredEvent,
+    RejectedEvent,
+    RejectReason,
+    trusted_metered,
+)
 
 
 @dataclass(frozen=True)
@@ -76,13 +83,22 @@ class Deduplicator:
         the first two parts carry their lengths."""
         return f"{len(account)}:{account}{len(source)}:{source}{event_id}"
 
+    key = _key
+
     def seen(self, account: str, source: str, event_id: str, offset: int) -> bool:
         """Whether an accepted copy of this event came at another offset."""
-        first = self._seen.get(self._key(account, source, event_id))
+        return self.seen_key(self._key(account, source, event_id), offset)
+
+    def seen_key(self, key: str, offset: int) -> bool:
+        """`seen`, by the event's `key`."""
+        first = self._seen.get(key)
         return first is not None and first != offset
 
     def remember(self, account: str, source: str, event_id: str, offset: int) -> None:
-        key = self._key(account, source, event_id)
+        self.remember_key(self._key(account, source, event_id), offset)
+
+    def remember_key(self, key: str, offset: int) -> None:
+        """`remember`, by the event's `key`."""
         if key in self._seen:
             return
         self._seen[key] = offset
@@ -122,12 +138,14 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     if key != event.subject.encode():  # a missing key too: ordering needs the account key
         return rejected(RejectReason.KEY_MISMATCH,
                         "the record key must be the account id (subject)")
-    if dedup is not None and dedup.seen(event.subject, event.source, event.id, meta.offset):
+    dedup_key = "" if dedup is None else dedup.key(event.subject, event.source, event.id)
+    if dedup is not None and dedup.seen_key(dedup_key, meta.offset):
         return Outcome(duplicate=True)
-    if _ahead(event.time, meta.timestamp, policy.max_future):
+    received = event.time if meta.exported else meta.timestamp
+    if _ahead(event.time, received, policy.max_future):
         return rejected(RejectReason.FUTURE_TIMESTAMP,
                         f"time {event.time.isoformat()} is ahead of receipt "
-                        f"{meta.timestamp.isoformat()}")
+                        f"{received.isoformat()}")
     state = before = states(event.subject)
     changed: AccountState | None = None
     rolled: LimitsOutcome | None = None
@@ -140,7 +158,7 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
     if state is None or meta.offset < state.subscribed_offset:
         return rejected(RejectReason.UNKNOWN_ACCOUNT,
                         f"no subscription for account {event.subject[:128]!r}")
-    outcome = _accept(raw, meta, event, data, state, rules, policy)
+    outcome = _accept(raw, meta, received, event, data, state, rules, policy)
     metered = outcome.metered
     if metered is None:  # rejected: the account state stays as it was
         return outcome
@@ -162,23 +180,24 @@ def process_record(raw: bytes, meta: RecordMeta, key: bytes | None,
             if after is not state:
                 seated = state = after
     if dedup is not None:
-        dedup.remember(event.subject, event.source, event.id, meta.offset)
+        dedup.remember_key(dedup_key, meta.offset)
     error: str | None = roll_error
-    live = LimitsOutcome(state)
+    live: LimitsOutcome | None = None
     if limits is not None:
         try:
             live = live_step(before, state, changed is not None, metered, data, limits)
         except Exception as exc:  # the usage stands; the limits catch up on the next event
-            error, live = f"{type(exc).__name__}: {exc}"[:500], LimitsOutcome(state)
-        if live.changed:
+            error, live = f"{type(exc).__name__}: {exc}"[:500], None
+        if live is not None and live.changed:
             changed = live.state
     if seated is not None and changed is None:
         changed = seated
     if changed is not None:  # an account event: its state is stored whatever else happens
         rolled_decisions = rolled.decisions if rolled is not None else []
+        alerts, decisions = (live.alerts, live.decisions) if live is not None else ((), ())
         return Outcome(metered=metered, state=changed, state_changed=True,
-                       state_account=event.subject, alerts=(*live.alerts, *seasonal),
-                       decisions=(*rolled_decisions, *live.decisions), limits_error=error)
+                       state_account=event.subject, alerts=(*alerts, *seasonal),
+                       decisions=(*rolled_decisions, *decisions), limits_error=error)
     if error is not None:
         return Outcome(metered=metered, limits_error=error)
     return outcome
@@ -232,8 +251,9 @@ def _ahead(t: datetime, received: datetime, tolerance: timedelta) -> bool:
         return False
 
 
-def _accept(raw: bytes, meta: RecordMeta, event: Envelope, data: BaseModel,
-            state: AccountState, rules: DeriveRules, policy: Policy) -> Outcome:
+def _accept(raw: bytes, meta: RecordMeta, received: datetime, event: Envelope,
+            data: BaseModel, state: AccountState, rules: DeriveRules, policy: Policy
+            ) -> Outcome:
     def rejected(reason: RejectReason, detail: str) -> Outcome:
         return Outcome(rejected=reject(meta, reason, detail, raw, event))
 
@@ -242,16 +262,16 @@ def _accept(raw: bytes, meta: RecordMeta, event: Envelope, data: BaseModel,
                         "event time is before the account's subscription")
     cycle = state.cycle_for(event.time)
     closes = cycle.end + policy.allowed_lateness
-    if event.type not in ACCOUNT_TYPES and meta.timestamp >= closes:
+    if event.type not in ACCOUNT_TYPES and received >= closes:
         return rejected(RejectReason.TOO_LATE,
                         f"cycle {cycle.id} closed for events at {closes.isoformat()}")
     try:
         derived = derive(data, rules)
     except UnknownCountry as exc:
         return rejected(RejectReason.UNKNOWN_COUNTRY, f"no SMS credit rate for {exc.args[0]!r}")
-    return Outcome(metered=MeteredEvent(
+    return Outcome(metered=trusted_metered(
         account=event.subject, source=event.source, id=event.id, type=event.type,
         time=event.time, cycle_start=cycle.start, cycle_end=cycle.end, meters=derived.meters,
         dim=derived.dim, data=derived.stored_data, partition=meta.partition,
-        offset=meta.offset, received_at=meta.timestamp,
+        offset=meta.offset, received_at=received,
     ))

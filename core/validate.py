@@ -35,6 +35,10 @@ class RecordMeta:
     timestamp: datetime
     """Kafka record timestamp: lateness and future checks are relative to it, so a replay of
     the log makes the same decisions it made live."""
+    exported: bool = False
+    """A line of an exported log: no Kafka timestamp came with it, so a valid event is
+    received at its own `time` (nothing is late or ahead); `timestamp` is then only the
+    receipt time of a record rejected before its time is known."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,15 +60,20 @@ class MemoryAggregator:
     """Accepts metered events in arrival order; answers like the ClickHouse views."""
 
     def __init__(self) -> None:
-        self._kept: dict[tuple[str, str, str], MeteredEvent] = {}
+        self._kept: dict[str, dict[tuple[str, str], MeteredEvent]] = {}
+        """Account -> (source, id) -> the event kept (an index by account: reading one
+        account's events never walks the others')."""
 
     def add(self, event: MeteredEvent) -> bool:
         """Keep `event` unless an earlier arrival (lower offset) has its key. True if kept."""
-        key = (event.account, event.source, event.id)
-        current = self._kept.get(key)
+        kept = self._kept.get(event.account)
+        if kept is None:
+            kept = self._kept[event.account] = {}
+        key = (event.source, event.id)
+        current = kept.get(key)
         if current is not None and current.offset <= event.offset:
             return False
-        self._kept[key] = event
+        kept[key] = event
         return True
 
     def add_all(self, events: Iterable[MeteredEvent]) -> None:
@@ -77,11 +82,14 @@ class MemoryAggregator:
 
     def events(self, account: str | None = None) -> list[MeteredEvent]:
         """The deduplicated log, ordered by (time, offset)."""
-        chosen = (e for e in self._kept.values() if account is None or e.account == account)
+        if account is None:
+            chosen = [e for kept in self._kept.values() for e in kept.values()]
+        else:
+            chosen = list(self._kept.get(account, {}).values())
         return sorted(chosen, key=lambda e: (e.time, e.offset, e.source, e.id))
 
     def accounts(self) -> list[str]:
-        return sorted({e.account for e in self._kept.values()})
+        return sorted(self._kept)
 
     def rows(self, account: str | None = None, cycle_of: CycleOf = stream_cycle
              ) -> AggregateRows:

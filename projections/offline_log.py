@@ -1,23 +1,29 @@
-"""Read an exported event log (one CloudEvent per line) through the pipeline's decision.
+"""Decide the lines of an exported event log (one CloudEvent per line) with the core.
 
-Each line goes through the decision core (`core.batch.Core`) exactly as a Kafka
-record would, with partition 0 and the line number (1-based) as its offset, its subject as
-its key (producers key by account), and the event's own `time` as its receipt time: the
-Kafka record timestamp is not in an exported log, so offline nothing is rejected as late or
-as ahead of its receipt. A line without a readable `time` is received at `fallback` (it is
-rejected anyway: an envelope without a time is invalid). Account state lives in a dict
-kept by the core. Blank lines are skipped, a byte-order mark before the first line is
-ignored. Accepted events feed a `MemoryAggregator`; every rejection is kept with its line
-number, id and reason.
+Each line goes through the decision core (`core.batch.Core`) exactly as a Kafka record
+would, with partition 0 and the line number (1-based) as its offset and its subject as its
+key (producers key by account; `subject_key` reads it without a full parse). No Kafka
+record timestamp comes with an exported line, so the core receives a valid event at its
+own `time` (`RecordMeta.exported`): offline nothing is rejected as late or as ahead of its
+receipt; a line rejected before its time is known is received at `fallback`. Blank lines
+are skipped, a byte-order mark before the first line is ignored. Every rejection is kept
+with its line number, id and reason.
+
+`read_log` decides an iterable of lines in order into one `MemoryAggregator` (small logs,
+tests). `metering rate` reads a file through `offline_file`, account by account: the
+decision of a line depends only on the earlier lines of its own account (state, dedup
+window and limits are per account), so both give the same verdicts.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+import orjson
 
 from core.batch import Core, DictStore
 from core.derive import rules_for
@@ -25,11 +31,12 @@ from core.process import Deduplicator, Policy
 from core.validate import RecordMeta
 from pricing.pricebook import PriceBook
 from projections.memory import MemoryAggregator
+from schemas.records import MeteredEvent
 
 TOPIC = "offline"
-
-
 BOM = b"\xef\xbb\xbf"
+_SUBJECT = b'"subject"'
+_VALUE = re.compile(rb'[ \t]*:[ \t]*"([^"\\]*)"')
 
 
 @dataclass(frozen=True)
@@ -58,51 +65,63 @@ class LogSummary:
         return [r for r in self.rejections if r.reason == "unknown_account" and
                 self.subscribed_at_line.get(r.account, 0) > r.line]
 
-
-def record_hints(raw: bytes, fallback: datetime) -> tuple[datetime, bytes | None]:
-    """What Kafka would have carried beside an exported line: its receipt time (the event's
-    own `time`, or `fallback`) and its key (the subject: producers key by account)."""
-    try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError):
-        return fallback, None
-    if not isinstance(doc, dict):
-        return fallback, None
-    subject = doc.get("subject")
-    key = subject.encode("utf-8", errors="replace") if isinstance(subject, str) else None
-    try:
-        parsed = datetime.fromisoformat(doc.get("time"))  # type: ignore[arg-type]
-    except (ValueError, TypeError):
-        return fallback, key
-    if parsed.tzinfo is None:
-        return fallback, key
-    try:
-        return parsed.astimezone(UTC), key
-    except OverflowError:  # before 0001-01-01 or after 9999-12-31 once in UTC
-        return fallback, key
+    def merge(self, other: LogSummary) -> None:
+        """Add the summary of other lines (other accounts) to this one."""
+        self.lines += other.lines
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected.update(other.rejected)
+        self.rejections += other.rejections
+        for account, line in other.subscribed_at_line.items():
+            self.subscribed_at_line[account] = min(line,
+                                                   self.subscribed_at_line.get(account, line))
 
 
-def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,
-             on_line: Callable[[int], None] | None = None) -> tuple[MemoryAggregator,
-                                                                     LogSummary]:
-    """Decide every line; return the aggregator of accepted events and the counts."""
-    core = Core(DictStore(), rules_for(book),
+def subject_key(raw: bytes) -> bytes | None:
+    """The record key a producer gives the line: its `subject`, as UTF-8 bytes, or None
+    when it has none. A line naming `"subject"` once, unescaped, is read without a parse;
+    any other is parsed (the key must be the subject the validator reads, or the core
+    rejects the line as `key_mismatch`)."""
+    at = raw.find(_SUBJECT)
+    if at >= 0 and raw.find(_SUBJECT, at + 9) < 0 and raw.find(b"\\u") < 0:
+        found = _VALUE.match(raw, at + 9)
+        if found is not None:
+            return found.group(1)
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    subject = doc.get("subject") if isinstance(doc, dict) else None
+    return subject.encode() if isinstance(subject, str) else None
+
+
+def line_body(line: bytes, number: int) -> bytes:
+    """A line without its end of line (and, on line 1, without a byte-order mark)."""
+    raw = line.rstrip(b"\r\n")
+    return raw[len(BOM):] if number == 1 and raw.startswith(BOM) else raw
+
+
+def offline_core(book: PriceBook) -> Core:
+    """The decision core as `metering rate` runs it: states in a dict, an unbounded
+    accepted-ids window (exact over the whole log), no live limits (the rater replays them
+    where a decision can lie: `live_decisions`)."""
+    return Core(DictStore(), rules_for(book),
                 Policy(allowed_lateness=timedelta(hours=book.lateness_hours)),
-                Deduplicator(capacity=10**9))
-    aggregator = MemoryAggregator()
-    summary = LogSummary()
-    for number, line in enumerate(lines, start=1):
-        if on_line is not None:
-            on_line(len(line))
-        raw = line.rstrip(b"\r\n")
-        if number == 1 and raw.startswith(BOM):  # a byte-order mark: not part of the JSON
-            raw = raw[len(BOM):]
-        if not raw.strip():
-            continue
+                Deduplicator(capacity=2**62))
+
+
+class LineDecider:
+    """Decides lines with one core and counts what it decided in `summary`."""
+
+    def __init__(self, core: Core, fallback: datetime) -> None:
+        self.core, self.fallback = core, fallback
+        self.summary = LogSummary()
+
+    def decide(self, number: int, raw: bytes, key: bytes | None) -> MeteredEvent | None:
+        """The accepted event of line `number`, or None (rejected or a duplicate)."""
+        summary = self.summary
         summary.lines += 1
-        received, key = record_hints(raw, fallback)
-        meta = RecordMeta(TOPIC, 0, number, received)
-        outcome = core.decide(raw, meta, key)
+        outcome = self.core.decide(raw, RecordMeta(TOPIC, 0, number, self.fallback, True), key)
         if outcome.duplicate:
             summary.duplicates += 1
         elif outcome.rejected is not None:
@@ -112,7 +131,26 @@ def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,
                                                    r.reason.value, r.detail))
         elif outcome.metered is not None:
             summary.accepted += 1
-            aggregator.add(outcome.metered)
             if outcome.metered.type == "account.subscribed":
                 summary.subscribed_at_line.setdefault(outcome.metered.account, number)
-    return aggregator, summary
+            return outcome.metered
+        return None
+
+
+def read_log(lines: Iterable[bytes], book: PriceBook, *, fallback: datetime,
+             on_line: Callable[[int], None] | None = None) -> tuple[MemoryAggregator,
+                                                                     LogSummary]:
+    """Decide every line in order; return the aggregator of accepted events and the
+    counts."""
+    decider = LineDecider(offline_core(book), fallback)
+    aggregator = MemoryAggregator()
+    for number, line in enumerate(lines, start=1):
+        if on_line is not None:
+            on_line(len(line))
+        raw = line_body(line, number)
+        if not raw.strip():
+            continue
+        metered = decider.decide(number, raw, subject_key(raw))
+        if metered is not None:
+            aggregator.add(metered)
+    return aggregator, decider.summary

@@ -405,14 +405,22 @@ class AccountRater:
         return decisions
 
 
+def rate_account(book: PriceBook, source: RatingSource, account: str, until: datetime
+                 ) -> tuple[list[Record], list[str]]:
+    """One account's records (invoices, plan changes, limit decisions) up to `until`, in
+    issue order, and the problems that kept some of it from being rated."""
+    rater = AccountRater(book, account, source.control_events(account), until)
+    return rater.run(source), rater.problems
+
+
 def rate_log(book: PriceBook, aggregator: MemoryAggregator, until: datetime
              ) -> tuple[list[Record], list[str]]:
-    """All records (invoices, plan changes, limit decisions) up to `until`, and problems."""
+    """All records up to `until`, account after account (sorted), and problems."""
     records: list[Record] = []
     problems: list[str] = []
     source = MemorySource(aggregator)
     for account in source.accounts():
-        rater = AccountRater(book, account, source.control_events(account), until)
-        records += rater.run(source)
-        problems += rater.problems
+        mine, trouble = rate_account(book, source, account, until)
+        records += mine
+        problems += trouble
     return records, problems
