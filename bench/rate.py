@@ -3,9 +3,9 @@
 The log (`BENCH_RATE_EVENTS`, 10,000,000 lines, over `BENCH_RATE_ACCOUNTS`, 10,000
 accounts) is written first, in the shape of the end-to-end load (`bench/load.py`): every
 account subscribes to `email` on `email-7k` (marketing_tiers: 70,000 emails a cycle), then
-60% e-mails (1-5, and campaigns of 30,000 as many per account as in the 1,000,000-event
-load: the few accounts with three or more cross the limit and are replayed through the live
-limits), 15% SMS, 15% bandwidth, 10% carts; a thousand
+60% e-mails (1-5, and campaigns of 30,000, as many per account as in the load's 100 events
+an account: the few accounts with three or more cross the limit and are replayed through
+the live limits), 15% SMS, 15% bandwidth, 10% carts; a thousand
 events a second of event time, all inside one cycle. `--until` is the day after that
 cycle's end, so each account's cycle is rated once.
 
@@ -68,7 +68,8 @@ def write_log(path: Path, events: int, accounts: int, seed: int = 7) -> int:
     """The log; returns the e-mails it holds."""
     rng = random.Random(seed)
     emails = 0
-    share = CAMPAIGN_SHARE * 1_000_000 / max(events, 1_000_000)
+    share = min(CAMPAIGN_SHARE, CAMPAIGN_SHARE * 100 * accounts / max(events, 1))
+    """As many campaigns per account as the load's 100 events an account give."""
     names = [b"b%05d" % a for a in range(accounts)]
     with path.open("wb", buffering=1 << 20) as fh:
         fh.writelines(SUB % (name, name) for name in names)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +28,8 @@ from pricing.pricebook_loader import PriceBookError, load_pricebook
 from projections.offline_file import index_file, rate_file
 from stream_processors.settings import ProcessorSettings
 
-SMALL_LOG = 200_000
+SMALL_LOG = 32 * 2**20
+"""Bytes: a log this large or larger is indexed and rated by one process per core."""
 MAX_WORKERS = 8
 
 
@@ -55,8 +57,8 @@ def rate(
         help="Exit 0 even when events were rejected or accounts could not be rated.")
                                 ] = False,
     workers: Annotated[int, typer.Option(
-        min=0, help="Processes deciding and rating accounts (0: one per core, up to "
-                    f"{MAX_WORKERS}, for a log of {SMALL_LOG:,} lines or more).")] = 0,
+        min=0, help="Processes indexing, deciding and rating (0: one per core, up to "
+                    f"{MAX_WORKERS}, for a log of {SMALL_LOG >> 20} MB or more).")] = 0,
 ) -> None:
     """Rate an exported event log: invoices, plan changes and limit decisions as JSON lines.
 
@@ -79,10 +81,13 @@ def rate(
     with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                   console=err, transient=True) as progress:
         task = progress.add_task(f"indexing {events.name}", total=size)
-        index = index_file(events, on_bytes=lambda n: progress.update(task, completed=n))
+        started = time.perf_counter()
+        chosen = workers or default_workers(size)
+        index = index_file(events, on_bytes=lambda n: progress.update(task, completed=n),
+                           workers=chosen)
+        indexed = time.perf_counter()
         lines = sum(index.lines(key) for key in index.groups)
         rating = progress.add_task(f"rating {len(index.groups)} accounts", total=lines)
-        chosen = workers or default_workers(lines)
 
         def advance(n: int) -> None:
             progress.advance(rating, n)
@@ -96,7 +101,9 @@ def rate(
     summary, problems = result.summary, result.problems
     err.print(f"{summary.lines} events: {summary.accepted} accepted, "
               f"{summary.duplicates} duplicates, {sum(summary.rejected.values())} rejected; "
-              f"{result.records} records")
+              f"{result.records} records ({len(index.groups)} accounts indexed in "
+              f"{indexed - started:.1f} s, decided and rated in "
+              f"{time.perf_counter() - indexed:.1f} s by {chosen} process(es))")
     for reason, count in sorted(summary.rejected.items()):
         err.print(f"rejected {escape(str(reason))}: {count}")
     early = sorted(summary.before_subscription(), key=lambda r: r.line)
@@ -119,9 +126,9 @@ def rate(
         raise typer.Exit(1)
 
 
-def default_workers(lines: int) -> int:
+def default_workers(size: int) -> int:
     """One process per core for a large log; one for a small one (a fork costs more)."""
-    return 1 if lines < SMALL_LOG else max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+    return 1 if size < SMALL_LOG else max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 def register(app: typer.Typer) -> None:

@@ -4,8 +4,8 @@ Two passes over the file:
 1. **Index** (`index_file`): each non-blank line's byte position and line number are
    appended to its account's index (`subject_key`: the record key the producer would
    give it), 16 bytes a line; lines without a subject go to a group of their own.
-2. **Decide and rate, account by account** (`rate_accounts`): an account's lines are read
-   back (from a memory map) in file order, decided by the core (`offline_log.LineDecider`;
+2. **Decide and rate, account by account** (`rate_run`): an account's lines are read
+   back (`pread`) in file order, decided by the core (`offline_log.LineDecider`;
    the state, the accepted-ids window and the aggregator are the account's only, dropped
    once it is rated) and rated (`offline_rating.rate_account`). The decision of a line
    depends only on its own account's earlier lines, so the verdicts are those of one pass
@@ -20,9 +20,11 @@ files are joined in order, so the output is the same whatever the number of work
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
-import mmap
 import multiprocessing
+import os
 import pickle
 import tempfile
 from array import array
@@ -30,16 +32,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pricing.pricebook import PriceBook
 from projections.memory import MemoryAggregator
 from projections.offline_log import LineDecider, LogSummary, line_body, offline_core, subject_key
 from projections.offline_rating import MemorySource, rate_account
 
-RELEASE_EVERY = 100_000
-"""Lines read back between two releases of the file's mapped pages (`MADV_DONTNEED`: they
-stay in the page cache, out of the process's resident set)."""
+READ_AHEAD = 1024
+"""Bytes read at a line's position (more for a longer line)."""
 NO_KEY = b""
 """The group of lines that name no subject (each is rejected with its reason)."""
 
@@ -54,16 +55,22 @@ class LineIndex:
         return len(self.groups[key][0])
 
 
-def index_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> LineIndex:
-    """Pass 1: every non-blank line's position, grouped by record key."""
-    index = LineIndex(path)
-    groups = index.groups
-    position = 0
+Groups = dict[bytes, tuple["array[int]", "array[int]"]]
+
+
+def _index_range(path: Path, start: int, end: int) -> tuple[Groups, int]:
+    """The non-blank lines starting in [start, end), grouped by record key, numbered from
+    1 in the range; and how many lines start there."""
+    groups: Groups = {}
+    position, number = start, 0
     with path.open("rb") as fh:
-        for number, line in enumerate(fh, start=1):
-            size = len(line)
-            raw = line_body(line, number)
-            if raw.strip():
+        fh.seek(start)
+        for line in fh:
+            if position >= end:
+                break
+            number += 1
+            raw = line_body(line, 1) if position == 0 else line
+            if raw and not raw.isspace():
                 key = subject_key(raw)
                 if key is None:
                     key = NO_KEY
@@ -72,11 +79,47 @@ def index_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> Lin
                     group = groups[key] = (array("q"), array("q"))
                 group[0].append(position)
                 group[1].append(number)
-            position += size
-            if on_bytes is not None and number % 65536 == 0:
-                on_bytes(position)
-    if on_bytes is not None:
-        on_bytes(position)
+            position += len(line)
+    return groups, number
+
+
+def _cuts(path: Path, parts: int) -> list[int]:
+    """`parts` + 1 byte positions, each the start of a line (or the end of the file)."""
+    size = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as fh:
+        for i in range(1, parts):
+            fh.seek(max(cuts[-1], size * i // parts))
+            if fh.tell() > 0:
+                fh.seek(fh.tell() - 1)
+                fh.readline()  # to the start of the next line
+            cuts.append(min(fh.tell(), size))
+    return [*cuts, size]
+
+
+def index_file(path: Path, on_bytes: Callable[[int], None] | None = None,
+               workers: int = 1) -> LineIndex:
+    """Pass 1: every non-blank line's position and number, grouped by record key; the file
+    cut into `workers` byte ranges indexed side by side (forked), then joined in order."""
+    cuts = _cuts(path, max(1, workers))
+    ranges = [(a, b) for a, b in itertools.pairwise(cuts) if b > a] or [(0, 0)]
+    results = _in_processes([functools.partial(_index_range, path, a, b) for a, b in ranges],
+                            None)
+    index = LineIndex(path)
+    base = 0
+    for (groups, lines), (_, end) in zip(results, ranges, strict=True):
+        for key, (positions, numbers) in groups.items():
+            if base:
+                numbers = array("q", [n + base for n in numbers])
+            mine = index.groups.get(key)
+            if mine is None:
+                index.groups[key] = (positions, numbers)
+            else:
+                mine[0].extend(positions)
+                mine[1].extend(numbers)
+        base += lines
+        if on_bytes is not None:
+            on_bytes(end)
     return index
 
 
@@ -95,10 +138,19 @@ def runs(index: LineIndex, workers: int) -> list[list[bytes]]:
     return out
 
 
-def _lines(mm: mmap.mmap, group: tuple[array[int], array[int]]) -> Iterator[tuple[int, bytes]]:
+def _lines(fd: int, group: tuple[array[int], array[int]]) -> Iterator[tuple[int, bytes]]:
+    """The group's lines, read back one by one (`pread`: nothing of the file is mapped
+    into the process, whose resident set stays its own)."""
     for position, number in zip(group[0], group[1], strict=True):
-        end = mm.find(b"\n", position)
-        yield number, line_body(mm[position:end if end >= 0 else len(mm)], number)
+        chunk = os.pread(fd, READ_AHEAD, position)
+        end = chunk.find(b"\n")
+        while end < 0 and len(chunk) % READ_AHEAD == 0 and chunk:  # a longer line
+            more = os.pread(fd, len(chunk), position + len(chunk))
+            if not more:
+                break
+            chunk += more
+            end = chunk.find(b"\n")
+        yield number, line_body(chunk[:end] if end >= 0 else chunk, number)
 
 
 @dataclass
@@ -113,13 +165,12 @@ def rate_run(index: LineIndex, keys: list[bytes], book: PriceBook, until: dateti
              progress: Callable[[int], None] | None = None) -> RunResult:
     """Decide and rate the accounts of `keys`, one after the other; the records go to
     `out` as JSON lines."""
-    summary, problems, written, since = LogSummary(), [], 0, 0
-    with index.path.open("rb") as fh, \
-            mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+    summary, problems, written = LogSummary(), [], 0
+    with index.path.open("rb") as fh:
         for key in keys:
             decider = LineDecider(offline_core(book), fallback)
             aggregator = MemoryAggregator()
-            for number, raw in _lines(mm, index.groups[key]):
+            for number, raw in _lines(fh.fileno(), index.groups[key]):
                 metered = decider.decide(number, raw, key or None)
                 if metered is not None:
                     aggregator.add(metered)
@@ -133,22 +184,61 @@ def rate_run(index: LineIndex, keys: list[bytes], book: PriceBook, until: dateti
                 problems += trouble
             if progress is not None:
                 progress(index.lines(key))
-            since += index.lines(key)
-            if since >= RELEASE_EVERY:  # the pages read so far out of this process's RSS
-                mm.madvise(mmap.MADV_DONTNEED)
-                since = 0
     return RunResult(summary, problems, written)
 
 
-def _child(index: LineIndex, keys: list[bytes], book: PriceBook, until: datetime,
-           fallback: datetime, records: Path, result: Path, done: Any) -> None:
-    def progress(n: int) -> None:
-        with done.get_lock():
-            done.value += n
+T = TypeVar("T")
 
+
+def _in_processes(tasks: list[Callable[[], T]], done: Any) -> list[T]:
+    """Each task's result, the tasks run side by side in forked processes (one task: in
+    this one). `done`: a shared counter the tasks may add to (progress)."""
+    if len(tasks) <= 1:
+        return [task() for task in tasks]
+    context = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="metering-rate-") as tmp:
+        paths = [Path(tmp) / f"result-{i}.pickle" for i in range(len(tasks))]
+
+        def child(task: Callable[[], T], path: Path) -> None:
+            path.write_bytes(pickle.dumps(task()))
+
+        children = [context.Process(target=child, args=(task, path), daemon=True)
+                    for task, path in zip(tasks, paths, strict=True)]
+        for process in children:
+            process.start()
+        while any(process.is_alive() for process in children):
+            for process in children:
+                process.join(timeout=0.2)
+            if done is not None:
+                done.report()
+        failed = [process.exitcode for process in children if process.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"a metering rate process failed (exit codes {failed})")
+        return [pickle.loads(path.read_bytes()) for path in paths]
+
+
+class _Progress:
+    """Lines done by the forked processes, reported to `progress` by the parent."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.progress, self.reported = progress, 0
+        self.value = multiprocessing.get_context("fork").Value("q", 0)
+
+    def add(self, n: int) -> None:
+        with self.value.get_lock():
+            self.value.value += n
+
+    def report(self) -> None:
+        now = self.value.value
+        if self.progress is not None and now > self.reported:
+            self.progress(now - self.reported)
+            self.reported = now
+
+
+def _run_to_file(index: LineIndex, keys: list[bytes], book: PriceBook, until: datetime,
+                 fallback: datetime, records: Path, done: _Progress) -> RunResult:
     with records.open("wb") as out:
-        outcome = rate_run(index, keys, book, until, fallback, out, progress)
-    result.write_bytes(pickle.dumps(outcome))
+        return rate_run(index, keys, book, until, fallback, out, done.add)
 
 
 @dataclass
@@ -168,32 +258,17 @@ def rate_file(index: LineIndex, book: PriceBook, until: datetime, fallback: date
         alone = rate_run(index, parts[0] if parts else [], book, until, fallback, out,
                          progress)
         return FileRating(alone.summary, alone.problems, alone.records)
-    context = multiprocessing.get_context("fork")
-    done = context.Value("q", 0)
+    done = _Progress(progress)
     with tempfile.TemporaryDirectory(prefix="metering-rate-") as tmp:
-        paths = [(Path(tmp) / f"records-{i}.jsonl", Path(tmp) / f"result-{i}.pickle")
-                 for i in range(len(parts))]
-        children = [context.Process(target=_child, args=(index, keys, book, until, fallback,
-                                                         rec, res, done), daemon=True)
-                    for keys, (rec, res) in zip(parts, paths, strict=True)]
-        for child in children:
-            child.start()
-        reported = 0
-        while any(child.is_alive() for child in children):
-            for child in children:
-                child.join(timeout=0.2)
-            if progress is not None and done.value > reported:
-                progress(done.value - reported)
-                reported = done.value
-        failed = [child.exitcode for child in children if child.exitcode != 0]
-        if failed:
-            raise RuntimeError(f"a rating process failed (exit codes {failed})")
+        paths = [Path(tmp) / f"records-{i}.jsonl" for i in range(len(parts))]
+        results = _in_processes(
+            [functools.partial(_run_to_file, index, keys, book, until, fallback, path, done)
+             for keys, path in zip(parts, paths, strict=True)], done)
         summary, problems, written = LogSummary(), [], 0
-        for rec, res in paths:
-            with rec.open("rb") as fh:
+        for path, result in zip(paths, results, strict=True):
+            with path.open("rb") as fh:
                 while chunk := fh.read(1 << 20):
                     out.write(chunk)
-            result: RunResult = pickle.loads(res.read_bytes())
             summary.merge(result.summary)
             problems += result.problems
             written += result.records

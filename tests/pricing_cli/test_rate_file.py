@@ -66,6 +66,8 @@ def test_the_file_path_gives_what_one_pass_in_order_gives(tmp_path: Path, seed: 
         path = tmp_path / f"{name}.jsonl"
         path.write_bytes(b"\n".join(lines) + b"\n")
         index = index_file(path)
+        for parts in (2, 3, 64):  # byte ranges indexed side by side, joined in order
+            assert index_file(path, workers=parts).groups == index.groups
         for workers in (1, 2, 3):
             out = io.BytesIO()
             result = rate_file(index, book, until, until, out, workers)
