@@ -3,8 +3,9 @@
 The end-to-end phases (`bench.e2e`: throughput and the bare consumer, limits on / off,
 latency; worker memory sampled through the throughput phase), then close of cycle and
 re-rating (`bench.billing`, chdb, no broker), then the offline timing of the per-record
-path with limits off / on (`bench.profile_hot_path.limits_timing`), one after the other
-in this process, so the figures come from the same machine state. Writes
+path with limits off / on (`bench.profile_hot_path.limits_timing`), then `metering rate`
+on a log of 10,000,000 events (`bench.rate`; `BENCH_RATE=0` skips it), one after the
+other, so the figures come from the same machine state. Writes
 `bench/results/bench-latest.json` and `bench/results/bench-<UTC time>.json`.
 `BENCH_OFFLINE_EVENTS` (100,000; 0 skips it) sizes the offline timing; see bench/README.md
 for the others.
@@ -18,10 +19,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import billing, e2e
+from bench import billing, e2e, rate
 from bench.profile_hot_path import dedup_footprint, limits_timing
 
 OFFLINE_EVENTS = int(os.environ.get("BENCH_OFFLINE_EVENTS", "100000"))
+RATE = os.environ.get("BENCH_RATE", "1") != "0"
 
 
 def summary(r: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +55,10 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "worker_rss_slope_mb_per_100k_events": worker.get("slope_mb_per_100k_events"),
         "worker_rss_flat": worker.get("flat"),
         "worker_rss_verdict": worker.get("verdict"),
+        **({"metering_rate_events": r["rate"]["events"],
+            "metering_rate_seconds": r["rate"]["seconds"],
+            "metering_rate_peak_pss_mb": r["rate"]["peak_pss_mb_sum"],
+            "metering_rate_target_met": r["rate"]["target"]["met"]} if "rate" in r else {}),
     }
 
 
@@ -70,6 +76,14 @@ def table(r: dict[str, Any]) -> list[tuple[str, str]]:
         (f"close of cycle, {s['close_of_cycle_accounts']:,} accounts",
          f"{s['close_of_cycle_seconds']} s"),
     ]
+    if "rate" in r:
+        x = r["rate"]
+        rows.append((f"metering rate ({x['events']:,} ev, {x['accounts']:,} acc)",
+                     f"{x['seconds']} s, {x['events_per_s']:,} events/s, "
+                     f"{x['cpu_us_per_event']} µs CPU per event, peak memory "
+                     f"{x['peak_pss_mb_sum']} MB PSS (goal < {x['target']['seconds']} s, "
+                     f"< {x['target']['peak_pss_mb']} MB: "
+                     f"{'met' if x['target']['met'] else 'not met'})"))
     if "dedup_window" in r:
         d = r["dedup_window"]
         rows.append(("early-dedup window, bytes per id",
@@ -92,6 +106,8 @@ def main() -> None:
         result["offline_process_record"] = limits_timing(
             OFFLINE_EVENTS, min(e2e.N_ACCOUNTS, max(1, OFFLINE_EVENTS // 10)))
     result["dedup_window"] = dedup_footprint()
+    if RATE:
+        result["rate"] = rate.main()
     result["seconds"] = round(time.monotonic() - started)
     result["summary"] = summary(result)
     text = json.dumps(result, indent=2) + "\n"

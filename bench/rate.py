@@ -11,9 +11,11 @@ cycle's end, so each account's cycle is rated once.
 
 `metering rate` then runs as its own process (`python -m cli.main rate`, default workers:
 one per core); the figures are its wall seconds, events per second, the CPU seconds of its
-processes (user + system, children included), and its peak memory: the largest sum of
-the resident sizes of the command and its worker processes, sampled every 0.2 s (shared
-pages counted in each: an upper bound), besides each process's own peak. The output is
+processes (user + system, children included), and its peak memory, sampled every 0.2 s
+over the command and its forked processes: `peak_pss_mb_sum`, the largest sum of their
+proportional set sizes (a page shared by n processes counts 1/n in each: the memory the
+command holds; the goal's figure), `peak_rss_mb_sum` (shared pages counted in each
+process: an upper bound) and each process's own peak RSS. The output is
 checked against the generator's own count: accepted = lines, one cycle invoice per
 account, and the e-mails the invoices show sum to the e-mails written.
 Results go to bench/results/rate-latest.json.
@@ -91,18 +93,21 @@ def write_log(path: Path, events: int, accounts: int, seed: int = 7) -> int:
     return emails
 
 
-def _tree_rss(proc: psutil.Process) -> tuple[int, dict[int, int]]:
+def _tree_memory(proc: psutil.Process) -> tuple[int, int, dict[int, int]]:
+    """(sum of PSS, sum of RSS, pid -> RSS) over the command and its processes."""
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0, {}
-    sizes: dict[int, int] = {}
+        return 0, 0, {}
+    pss, sizes = 0, {}
     for p in procs:
         try:
-            sizes[p.pid] = p.memory_info().rss
-        except psutil.NoSuchProcess:
+            info = p.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return sum(sizes.values()), sizes
+        pss += info.pss
+        sizes[p.pid] = info.rss
+    return pss, sum(sizes.values()), sizes
 
 
 def run_rate(log: Path, out: Path) -> dict[str, Any]:
@@ -112,10 +117,10 @@ def run_rate(log: Path, out: Path) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     watched = psutil.Process(proc.pid)
-    peak_sum, peaks = 0, {}
+    peak_pss, peak_sum, peaks = 0, 0, {}
     while proc.poll() is None:
-        total, sizes = _tree_rss(watched)
-        peak_sum = max(peak_sum, total)
+        pss, total, sizes = _tree_memory(watched)
+        peak_pss, peak_sum = max(peak_pss, pss), max(peak_sum, total)
         for pid, rss in sizes.items():
             peaks[pid] = max(peaks.get(pid, 0), rss)
         time.sleep(0.2)  # a sampling period, not a synchronisation
@@ -124,7 +129,8 @@ def run_rate(log: Path, out: Path) -> dict[str, Any]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"exit_code": proc.returncode, "seconds": round(seconds, 1),
-            "cpu_seconds": round(cpu, 1), "peak_rss_mb_sum": round(peak_sum / 2**20),
+            "cpu_seconds": round(cpu, 1), "peak_pss_mb_sum": round(peak_pss / 2**20),
+            "peak_rss_mb_sum": round(peak_sum / 2**20),
             "peak_rss_mb_per_process": sorted((round(v / 2**20) for v in peaks.values()),
                                               reverse=True),
             "processes": len(peaks), "stderr_tail": err.strip().splitlines()[-6:]}
@@ -164,8 +170,8 @@ def main() -> dict[str, Any]:
         "log_written_s": round(written_s, 1), **run,
         "events_per_s": round(EVENTS / run["seconds"]),
         "cpu_us_per_event": round(run["cpu_seconds"] / EVENTS * 1e6, 1),
-        "target": {"seconds": TARGET_S, "peak_rss_mb": TARGET_MB,
-                   "met": run["seconds"] < TARGET_S and run["peak_rss_mb_sum"] < TARGET_MB},
+        "target": {"seconds": TARGET_S, "peak_pss_mb": TARGET_MB,
+                   "met": run["seconds"] < TARGET_S and run["peak_pss_mb_sum"] < TARGET_MB},
         **checked,
     }
     RESULTS.mkdir(exist_ok=True)

@@ -39,7 +39,7 @@ from projections.memory import MemoryAggregator
 from projections.offline_log import LineDecider, LogSummary, line_body, offline_core, subject_key
 from projections.offline_rating import MemorySource, rate_account
 
-READ_AHEAD = 1024
+READ_AHEAD = 512
 """Bytes read at a line's position (more for a longer line)."""
 NO_KEY = b""
 """The group of lines that name no subject (each is rejected with its reason)."""
