@@ -24,8 +24,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from pricing.lateness import LatenessConflict, resolve_lateness, with_lateness
+from pricing.pricebook import PriceBook
 from pricing.pricebook_loader import PriceBookError, load_pricebook
-from projections.offline_file import index_file, rate_file
+from projections.offline_file import FileRating, LineIndex, WorkerFailed, index_file, rate_file
 from stream_processors.settings import ProcessorSettings
 
 SMALL_LOG = 32 * 2**20
@@ -63,7 +64,8 @@ def rate(
     """Rate an exported event log: invoices, plan changes and limit decisions as JSON lines.
 
     Exit 1 when any line was rejected or any account could not be rated (the records of
-    the others are still written), unless --allow-rejections; 2 on bad arguments."""
+    the others are still written), unless --allow-rejections; 2 on bad arguments; 3 when
+    a worker process died (nothing rated)."""
     err = Console(stderr=True)
     limit = _until(until)
     try:
@@ -77,6 +79,43 @@ def rate(
     book = with_lateness({book.name: book}, lateness)[book.name]
     if lateness.source == "override":
         err.print(f"lateness: {lateness.describe()}")
+    try:
+        result, index, chosen, seconds = _rate_all(err, events, book, limit, out, workers)
+    except WorkerFailed as exc:  # a forked process died (killed, out of memory)
+        err.print(f"[red]error:[/red] {escape(str(exc))}; nothing was rated")
+        raise typer.Exit(3) from exc
+    summary, problems = result.summary, result.problems
+    err.print(f"{summary.lines} events: {summary.accepted} accepted, "
+              f"{summary.duplicates} duplicates, {sum(summary.rejected.values())} rejected; "
+              f"{result.records} records ({len(index.groups)} accounts indexed in "
+              f"{seconds[0]:.1f} s, decided and rated in {seconds[1]:.1f} s by {chosen} "
+              "process(es))")
+    for reason, count in sorted(summary.rejected.items()):
+        err.print(f"rejected {escape(str(reason))}: {count}")
+    early = sorted(summary.before_subscription(), key=lambda r: r.line)
+    if early:
+        named = ", ".join(str(r.line) for r in early[:10])
+        err.print(f"[yellow]warning:[/yellow] {len(early)} line(s) precede their account's "
+                  f"subscription (lines {escape(named)}{', ...' if len(early) > 10 else ''}): "
+                  "put each account's account.subscribed line first")
+    for problem in problems:
+        err.print(f"[yellow]not rated:[/yellow] {escape(problem)}")
+    if rejected is not None:
+        with rejected.open("w", encoding="utf-8") as fh_rej:
+            for r in sorted(summary.rejections, key=lambda r: r.line):
+                fh_rej.write(json.dumps({"line": r.line, "id": r.id, "account": r.account,
+                                         "reason": r.reason, "detail": r.detail},
+                                        separators=(",", ":")) + "\n")
+    if (summary.rejections or problems) and not allow_rejections:
+        err.print("[red]not every event was rated[/red] (see above; --rejected FILE lists "
+                  "each line, --allow-rejections accepts it)")
+        raise typer.Exit(1)
+
+
+def _rate_all(err: Console, events: Path, book: PriceBook, limit: datetime,
+              out: Path | None, workers: int
+              ) -> tuple[FileRating, LineIndex, int, tuple[float, float]]:
+    """Index, then decide and rate, with a progress bar on stderr."""
     size = events.stat().st_size
     with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                   console=err, transient=True) as progress:
@@ -98,32 +137,7 @@ def rate(
         else:
             with out.open("wb") as fh_out:
                 result = rate_file(index, book, limit, limit, fh_out, chosen, advance)
-    summary, problems = result.summary, result.problems
-    err.print(f"{summary.lines} events: {summary.accepted} accepted, "
-              f"{summary.duplicates} duplicates, {sum(summary.rejected.values())} rejected; "
-              f"{result.records} records ({len(index.groups)} accounts indexed in "
-              f"{indexed - started:.1f} s, decided and rated in "
-              f"{time.perf_counter() - indexed:.1f} s by {chosen} process(es))")
-    for reason, count in sorted(summary.rejected.items()):
-        err.print(f"rejected {escape(str(reason))}: {count}")
-    early = sorted(summary.before_subscription(), key=lambda r: r.line)
-    if early:
-        named = ", ".join(str(r.line) for r in early[:10])
-        err.print(f"[yellow]warning:[/yellow] {len(early)} line(s) precede their account's "
-                  f"subscription (lines {escape(named)}{', ...' if len(early) > 10 else ''}): "
-                  "put each account's account.subscribed line first")
-    for problem in problems:
-        err.print(f"[yellow]not rated:[/yellow] {escape(problem)}")
-    if rejected is not None:
-        with rejected.open("w", encoding="utf-8") as fh_rej:
-            for r in sorted(summary.rejections, key=lambda r: r.line):
-                fh_rej.write(json.dumps({"line": r.line, "id": r.id, "account": r.account,
-                                         "reason": r.reason, "detail": r.detail},
-                                        separators=(",", ":")) + "\n")
-    if (summary.rejections or problems) and not allow_rejections:
-        err.print("[red]not every event was rated[/red] (see above; --rejected FILE lists "
-                  "each line, --allow-rejections accepts it)")
-        raise typer.Exit(1)
+    return result, index, chosen, (indexed - started, time.perf_counter() - indexed)
 
 
 def default_workers(size: int) -> int:

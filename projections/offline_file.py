@@ -190,6 +190,10 @@ def rate_run(index: LineIndex, keys: list[bytes], book: PriceBook, until: dateti
 T = TypeVar("T")
 
 
+class WorkerFailed(RuntimeError):
+    """A forked process of `metering rate` ended without its result."""
+
+
 def _in_processes(tasks: list[Callable[[], T]], done: Any) -> list[T]:
     """Each task's result, the tasks run side by side in forked processes (one task: in
     this one). `done`: a shared counter the tasks may add to (progress)."""
@@ -213,7 +217,7 @@ def _in_processes(tasks: list[Callable[[], T]], done: Any) -> list[T]:
                 done.report()
         failed = [process.exitcode for process in children if process.exitcode != 0]
         if failed:
-            raise RuntimeError(f"a metering rate process failed (exit codes {failed})")
+            raise WorkerFailed(f"a metering rate process failed (exit codes {failed})")
         return [pickle.loads(path.read_bytes()) for path in paths]
 
 

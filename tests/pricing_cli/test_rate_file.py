@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+import cli.rate
 from pricing.pricebook_loader import load_pricebook
-from projections.offline_file import index_file, rate_file, runs
+from projections.offline_file import WorkerFailed, _in_processes, index_file, rate_file, runs
 from projections.offline_log import LogSummary, read_log, subject_key
 from projections.offline_rating import rate_log
 from testkit.billing_workload import billing_workload
@@ -112,3 +116,24 @@ def test_subject_key_reads_the_subject_the_parser_reads(subject: str, other: str
     raw = json.dumps(doc, ensure_ascii=ascii_only,
                      separators=(", ", " : ") if spaced else (",", ":")).encode()
     assert subject_key(raw) == orjson.loads(raw)["subject"].encode()
+
+
+def test_a_worker_that_dies_is_an_error_not_a_partial_result(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    with pytest.raises(WorkerFailed, match="exit codes \\[9\\]"):
+        _in_processes([lambda: 1, lambda: os._exit(9)], None)
+    assert _in_processes([lambda: 1, lambda: 2], None) == [1, 2]
+
+    def dies(*args: Any, **kwargs: Any) -> Any:
+        raise WorkerFailed("a metering rate process failed (exit codes [-9])")
+
+    monkeypatch.setattr(cli.rate, "rate_file", dies)
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"subject":"a"}\n')
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    cli.rate.register(app)
+    result = CliRunner().invoke(app, ["rate", "--pricebook", "marketing_tiers", "--events",
+                                      str(path), "--until", "2025-01-01T00:00:00Z"])
+    assert result.exit_code == 3 and "nothing was rated" in result.stderr
