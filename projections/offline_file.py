@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TypeVar
 
 from pricing.pricebook import PriceBook
 from projections.memory import MemoryAggregator
@@ -45,17 +45,17 @@ NO_KEY = b""
 """The group of lines that name no subject (each is rejected with its reason)."""
 
 
+Groups = dict[bytes, tuple["array[int]", "array[int]"]]
+"""Record key -> (byte positions, line numbers) of its lines, in file order."""
+
+
 @dataclass
 class LineIndex:
     path: Path
-    groups: dict[bytes, tuple[array[int], array[int]]] = field(default_factory=dict)
-    """Record key -> (byte positions, line numbers) of its lines, in file order."""
+    groups: Groups = field(default_factory=dict)
 
     def lines(self, key: bytes) -> int:
         return len(self.groups[key][0])
-
-
-Groups = dict[bytes, tuple["array[int]", "array[int]"]]
 
 
 def _index_range(path: Path, start: int, end: int) -> tuple[Groups, int]:
@@ -154,7 +154,10 @@ def _lines(fd: int, group: tuple[array[int], array[int]]) -> Iterator[tuple[int,
 
 
 @dataclass
-class RunResult:
+class FileRating:
+    """What deciding and rating some accounts gave: the counts, the problems, and how many
+    records were written."""
+
     summary: LogSummary
     problems: list[str]
     records: int
@@ -162,7 +165,7 @@ class RunResult:
 
 def rate_run(index: LineIndex, keys: list[bytes], book: PriceBook, until: datetime,
              fallback: datetime, out: IO[bytes],
-             progress: Callable[[int], None] | None = None) -> RunResult:
+             progress: Callable[[int], None] | None = None) -> FileRating:
     """Decide and rate the accounts of `keys`, one after the other; the records go to
     `out` as JSON lines."""
     summary, problems, written = LogSummary(), [], 0
@@ -184,7 +187,7 @@ def rate_run(index: LineIndex, keys: list[bytes], book: PriceBook, until: dateti
                 problems += trouble
             if progress is not None:
                 progress(index.lines(key))
-    return RunResult(summary, problems, written)
+    return FileRating(summary, problems, written)
 
 
 T = TypeVar("T")
@@ -194,7 +197,7 @@ class WorkerFailed(RuntimeError):
     """A forked process of `metering rate` ended without its result."""
 
 
-def _in_processes(tasks: list[Callable[[], T]], done: Any) -> list[T]:
+def _in_processes(tasks: list[Callable[[], T]], done: _Progress | None) -> list[T]:
     """Each task's result, the tasks run side by side in forked processes (one task: in
     this one). `done`: a shared counter the tasks may add to (progress)."""
     if len(tasks) <= 1:
@@ -240,16 +243,9 @@ class _Progress:
 
 
 def _run_to_file(index: LineIndex, keys: list[bytes], book: PriceBook, until: datetime,
-                 fallback: datetime, records: Path, done: _Progress) -> RunResult:
+                 fallback: datetime, records: Path, done: _Progress) -> FileRating:
     with records.open("wb") as out:
         return rate_run(index, keys, book, until, fallback, out, done.add)
-
-
-@dataclass
-class FileRating:
-    summary: LogSummary
-    problems: list[str]
-    records: int
 
 
 def rate_file(index: LineIndex, book: PriceBook, until: datetime, fallback: datetime,
@@ -259,9 +255,8 @@ def rate_file(index: LineIndex, book: PriceBook, until: datetime, fallback: date
     account order (sorted), with `workers` processes (1: in this one)."""
     parts = [run for run in runs(index, max(1, workers)) if run]
     if len(parts) <= 1:
-        alone = rate_run(index, parts[0] if parts else [], book, until, fallback, out,
-                         progress)
-        return FileRating(alone.summary, alone.problems, alone.records)
+        return rate_run(index, parts[0] if parts else [], book, until, fallback, out,
+                        progress)
     done = _Progress(progress)
     with tempfile.TemporaryDirectory(prefix="metering-rate-") as tmp:
         paths = [Path(tmp) / f"records-{i}.jsonl" for i in range(len(parts))]
